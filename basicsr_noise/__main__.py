@@ -1,0 +1,4 @@
+from basicsr_noise.cli import main
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,154 @@
+"""The ``basicsr`` / ``basicsr-noise`` command.
+
+``train`` and ``test`` hand BasicSR's own flags to ``basicsr.train.train_pipeline`` / ``basicsr.test.test_pipeline``
+with the current directory as root, after importing every plugin registered in the entry-point group
+``basicsr.plugins`` and checking the option file. Multi-process training: ``torchrun --nproc_per_node=N -m
+basicsr_noise train -opt X.yml --launcher pytorch``.
+"""
+import argparse
+import os
+import sys
+import warnings
+from importlib import metadata
+
+PLUGIN_GROUP = 'basicsr.plugins'
+
+
+def load_plugins():
+    """Import this package (compat shims first) and every plugin registered under ``basicsr.plugins``."""
+    import basicsr_noise  # noqa: F401  (shims before any other plugin imports basicsr)
+    loaded = []
+    for entry_point in metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            entry_point.load()
+        except Exception as e:  # noqa: BLE001 (a broken third-party plugin must not hide which one it is)
+            raise RuntimeError(f'Cannot import the BasicSR plugin {entry_point.name!r} ({entry_point.value}): {e}') \
+                from e
+        loaded.append(entry_point.value)
+    return loaded
+
+
+def _add_basicsr_flags(parser):
+    parser.add_argument('-opt', required=True, help='Path to the option YAML file.')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='Job launcher.')
+    parser.add_argument('--auto_resume', action='store_true', help='Resume from the newest training state.')
+    parser.add_argument('--debug', action='store_true', help='Debug mode (frequent logs, validation, checkpoints).')
+    parser.add_argument('--local_rank', type=int, default=0, help='Set by old launchers; torchrun needs none.')
+    parser.add_argument('--force_yml', nargs='+', default=None, help='Override options, e.g. train:ema_decay=0.999')
+
+
+def _basicsr_argv(args):
+    argv = ['-opt', args.opt, '--launcher', args.launcher, '--local_rank', str(args.local_rank)]
+    argv += ['--auto_resume'] if getattr(args, 'auto_resume', False) else []
+    argv += ['--debug'] if getattr(args, 'debug', False) else []
+    argv += ['--force_yml', *args.force_yml] if args.force_yml else []
+    return argv
+
+
+def _preflight(args, is_train):
+    from basicsr_noise.compat import set_dist_backend
+    from basicsr_noise.utils.option_check import apply_force_yml, check_options, load_options
+    opt = apply_force_yml(load_options(args.opt), args.force_yml)
+    check_options(opt, args.opt, is_train=is_train)
+    set_dist_backend((opt.get('dist_params') or {}).get('backend'))
+
+
+def cmd_train(args):
+    from basicsr.train import train_pipeline
+    _preflight(args, is_train=True)
+    sys.argv = [sys.argv[0], *_basicsr_argv(args)]
+    train_pipeline(os.getcwd())
+
+
+def cmd_test(args):
+    from basicsr.test import test_pipeline
+    _preflight(args, is_train=False)
+    sys.argv = [sys.argv[0], *_basicsr_argv(args)]
+    test_pipeline(os.getcwd())
+
+
+def cmd_infer(args):
+    from basicsr_noise.inference import run_inference
+    run_inference(args)
+
+
+def cmd_convert(args):
+    import torch
+
+    from basicsr_noise.utils.checkpoint import CONVERTERS, atomic_torch_save, load_checkpoint_file
+    if os.path.exists(args.output) and not args.overwrite:
+        raise FileExistsError(f'{args.output} exists; pass --overwrite to replace it.')
+    state = load_checkpoint_file(args.input)
+    state = state.get('state_dict', state) if isinstance(state, dict) else state
+    converted = CONVERTERS[args.method](state)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    atomic_torch_save(converted, args.output)
+    n_params = sum(v.numel() for k, v in converted['params'].items() if torch.is_floating_point(v))
+    print(f'Wrote {args.output}: {converted["meta"]["network_g"]}, {n_params:,d} values.')
+
+
+def cmd_demo(args):
+    from basicsr_noise.demo import run_demo
+    run_demo(args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='basicsr-noise',
+        description='BasicSR with the basicsr-noise plugin: train and test from option files, denoise images, '
+        'convert official checkpoints.')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('train', help='Train from an option file (basicsr.train.train_pipeline, root = cwd).')
+    _add_basicsr_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('test', help='Test from an option file (basicsr.test.test_pipeline, root = cwd).')
+    _add_basicsr_flags(p)
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser('infer', help='Denoise an image or a folder with a trained model.')
+    p.add_argument('-i', '--input', required=True, help='Image file or folder.')
+    p.add_argument('-o', '--output', required=True, help='Output folder.')
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--opt', help='Option file of the model (test-time settings such as R2R averaging apply).')
+    src.add_argument('--ckpt', help='Checkpoint written by basicsr-noise (the network options are stored in it).')
+    p.add_argument('--weights', help='With --opt: checkpoint to load instead of path.pretrain_network_g.')
+    p.add_argument('--param_key', default=None, help='params or params_ema. Default: params_ema if present.')
+    p.add_argument('--tile', type=int, default=None, help='Tile size for large images. Default: no tiling.')
+    p.add_argument('--tile_overlap', type=int, default=32, help='Tile overlap in pixels. Default: 32.')
+    p.add_argument('--device', default=None, help='cpu, cuda or cuda:N. Default: cuda if available.')
+    p.add_argument('--suffix', default='', help='Suffix of the output file names.')
+    p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser('convert', help='Convert an official checkpoint into a BasicSR checkpoint.')
+    p.add_argument('--method', required=True, choices=['r2r'], help='Which official checkpoint format.')
+    p.add_argument('input', help='Official checkpoint.')
+    p.add_argument('output', help='BasicSR checkpoint to write.')
+    p.add_argument('--overwrite', action='store_true', help='Replace an existing output file.')
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser('demo', help='Build the embedded demo data, train R2R on CPU, validate and report.')
+    p.add_argument('--root', default='.', help='Folder for datasets/demo, experiments/ and results/.')
+    p.add_argument('--iters', type=int, default=None, help='Override the number of training iterations.')
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    from basicsr_noise.compat import rewrite_local_rank
+    argv = rewrite_local_rank(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)  # torchvision's deprecation notice for the shimmed module
+        load_plugins()
+    from basicsr_noise.utils.option_check import OptionError
+    try:
+        args.func(args)
+    except (OptionError, FileNotFoundError, FileExistsError) as e:
+        print(f'basicsr-noise: error: {e}', file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == '__main__':
+    main()

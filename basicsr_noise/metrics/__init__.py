@@ -1,0 +1,1 @@
+# BasicSR does not scan metrics: each metric module is imported explicitly.

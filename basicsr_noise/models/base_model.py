@@ -1,0 +1,288 @@
+import inspect
+import numpy as np
+import random
+import torch
+from basicsr.metrics import calculate_metric
+from basicsr.models import lr_scheduler as basicsr_lr_scheduler
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import METRIC_REGISTRY
+from collections import OrderedDict
+from contextlib import nullcontext
+from os import path as osp
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+from tqdm import tqdm
+
+from basicsr_noise.utils.checkpoint import atomic_torch_save
+from basicsr_noise.utils.tiling import tiled_forward
+
+
+def _to_plain(obj):
+    """OrderedDicts from YAML to plain containers, so that checkpoints load with ``weights_only=True``."""
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def metric_needs_reference(metric_type):
+    """Whether a registered metric compares against a ground truth (takes ``img2``)."""
+    return 'img2' in inspect.signature(METRIC_REGISTRY.get(metric_type)).parameters
+
+
+class NoiseBaseModel(SRModel):
+    """Base class of the basicsr-noise models; fixes what basicsr 1.4.2's ``BaseModel``/``SRModel`` lack.
+
+    * device from ``num_gpu`` (0 = CPU), DDP on CPU (gloo) and GPU, never ``.cuda()``;
+    * any ``torch.optim`` optimizer and any ``torch.optim.lr_scheduler`` scheduler besides BasicSR's own;
+    * EMA that also copies buffers (BatchNorm statistics);
+    * validation with or without ground truth (reference metrics are skipped without it), optional
+      per-image metric lines, tiled inference (``val.tile_size``, ``val.tile_overlap``);
+    * AMP through ``torch.amp`` (``train.use_amp``) with the GradScaler in the training state;
+    * a training state that holds every piece needed for an exact resume: optimizers, schedulers, the
+      Python/NumPy/torch RNG states, the scaler and the model's own extras (:meth:`extra_training_state`);
+    * atomic checkpoint writes, and the network options stored in each checkpoint (``meta``) so that a
+      checkpoint alone is enough for ``basicsr-noise infer``.
+    """
+
+    def __init__(self, opt):
+        if opt.get('num_gpu', 0) != 0 and not torch.cuda.is_available():
+            raise RuntimeError(f'num_gpu is {opt["num_gpu"]} but CUDA is not available; set num_gpu: 0 for CPU.')
+        self.__class__.check_options(opt)
+        super().__init__(opt)
+
+    @classmethod
+    def check_options(cls, opt):
+        """Validate the model's own options before anything is built; raise ``ValueError`` naming the key."""
+
+    # ------------------------------------------------------------------ devices, optimizers, schedulers
+    def model_to_device(self, net):
+        net = net.to(self.device)
+        if self.opt['dist']:
+            find_unused = self.opt.get('find_unused_parameters', False)
+            device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+            net = DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused)
+        elif self.opt['num_gpu'] > 1:
+            net = DataParallel(net)
+        return net
+
+    def get_optimizer(self, optim_type, params, lr, **kwargs):
+        optim_cls = getattr(torch.optim, optim_type, None)
+        if not (inspect.isclass(optim_cls) and issubclass(optim_cls, torch.optim.Optimizer)):
+            raise ValueError(f'Unknown optimizer type {optim_type!r}: use a class of torch.optim (Adam, AdamW, ...).')
+        return optim_cls(params, lr, **kwargs)
+
+    def setup_schedulers(self):
+        scheduler_opt = dict(self.opt['train']['scheduler'])
+        scheduler_type = scheduler_opt.pop('type')
+        if scheduler_type in ('MultiStepLR', 'MultiStepRestartLR'):
+            scheduler_cls = basicsr_lr_scheduler.MultiStepRestartLR
+        elif hasattr(basicsr_lr_scheduler, scheduler_type):
+            scheduler_cls = getattr(basicsr_lr_scheduler, scheduler_type)
+        elif hasattr(torch.optim.lr_scheduler, scheduler_type):
+            scheduler_cls = getattr(torch.optim.lr_scheduler, scheduler_type)
+        else:
+            raise ValueError(f'Unknown scheduler type {scheduler_type!r} in train.scheduler.')
+        for optimizer in self.optimizers:
+            self.schedulers.append(scheduler_cls(optimizer, **scheduler_opt))
+
+    # ------------------------------------------------------------------ EMA
+    @torch.no_grad()
+    def model_ema(self, decay=0.999):
+        net_g = self.get_bare_model(self.net_g)
+        ema_params = dict(self.net_g_ema.named_parameters())
+        for name, param in net_g.named_parameters():
+            ema_params[name].mul_(decay).add_(param, alpha=1 - decay)
+        ema_buffers = dict(self.net_g_ema.named_buffers())
+        for name, buf in net_g.named_buffers():
+            ema_buffers[name].copy_(buf)
+
+    # ------------------------------------------------------------------ AMP and the optimisation step
+    def init_training_settings(self):
+        train_opt = self.opt['train']
+        self.use_amp = bool(train_opt.get('use_amp', False))
+        self.amp_dtype = getattr(torch, train_opt.get('amp_dtype', 'float16' if self.device.type == 'cuda' else
+                                                      'bfloat16'))
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.use_amp and self.device.type == 'cuda' and self.amp_dtype == torch.float16)
+        super().init_training_settings()
+
+    def autocast(self):
+        """Autocast context for the forward pass when ``train.use_amp`` is set."""
+        if getattr(self, 'use_amp', False):
+            return torch.amp.autocast(self.device.type, dtype=self.amp_dtype)
+        return nullcontext()
+
+    def backward_and_step(self, loss, optimizer):
+        """Backward pass and optimizer step through the GradScaler (a no-op scaler without AMP)."""
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            self.output = self.net_g(self.lq)
+            l_total = 0
+            loss_dict = OrderedDict()
+            if self.cri_pix:
+                l_pix = self.cri_pix(self.output.float(), self.gt)
+                l_total += l_pix
+                loss_dict['l_pix'] = l_pix
+            if self.cri_perceptual:
+                l_percep, l_style = self.cri_perceptual(self.output.float(), self.gt)
+                for name, value in (('l_percep', l_percep), ('l_style', l_style)):
+                    if value is not None:
+                        l_total += value
+                        loss_dict[name] = value
+        self.backward_and_step(l_total, self.optimizer_g)
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    # ------------------------------------------------------------------ inference
+    def inference(self, x):
+        """Run the test network (EMA if any) on ``x`` without gradients, tiled when ``val.tile_size`` is set."""
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        was_training = net.training
+        net.eval()
+        val_opt = self.opt.get('val') or {}
+        with torch.no_grad():
+            out = tiled_forward(net, x, val_opt.get('tile_size'), val_opt.get('tile_overlap', 32),
+                                val_opt.get('tile_batch', 4))
+        net.train(was_training)
+        return out
+
+    def feed_val_data(self, data):
+        """Feed a validation / test batch; models whose ``feed_data`` synthesises training pairs override this."""
+        self.feed_data(data)
+
+    def test(self):
+        self.output = self.inference(self.lq)
+
+    # ------------------------------------------------------------------ validation
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        dataset_name = dataloader.dataset.opt['name']
+        val_opt = self.opt['val']
+        metrics_opt = val_opt.get('metrics') or {}
+        per_image = val_opt.get('per_image_metrics', not self.opt['is_train'])
+        logger = get_root_logger()
+        if metrics_opt:
+            self._initialize_best_metric_results(dataset_name)
+        sums = {name: 0. for name in metrics_opt}
+        counts = {name: 0 for name in metrics_opt}
+        pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
+
+        for val_data in dataloader:
+            img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            self.feed_val_data(val_data)
+            self.test()
+            visuals = self.get_current_visuals()
+            metric_data = {'img': tensor2img([visuals['result']])}
+            if 'gt' in visuals:
+                metric_data['img2'] = tensor2img([visuals['gt']])
+            for attr in ('lq', 'gt', 'output'):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+
+            if save_img:
+                self._save_validation_image(metric_data['img'], img_name, dataset_name, current_iter)
+            values = {}
+            for name, metric_opt in metrics_opt.items():
+                if 'img2' not in metric_data and metric_needs_reference(metric_opt['type']):
+                    continue
+                values[name] = calculate_metric(metric_data, metric_opt)
+                sums[name] += values[name]
+                counts[name] += 1
+            if per_image and values:
+                logger.info(f'{dataset_name} {img_name}: ' + ', '.join(f'{k} {v:.4f}' for k, v in values.items()))
+            if pbar:
+                pbar.update(1)
+                pbar.set_description(f'Test {img_name}')
+        if pbar:
+            pbar.close()
+
+        skipped = [name for name, count in counts.items() if count == 0]
+        if skipped:
+            logger.warning(f'Validation {dataset_name}: no ground truth, reference metrics skipped: {skipped}.')
+        self.metric_results = {name: sums[name] / counts[name] for name in metrics_opt if counts[name]}
+        for name, value in self.metric_results.items():
+            self._update_best_metric_result(dataset_name, name, value, current_iter)
+        if self.metric_results:
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _save_validation_image(self, img, img_name, dataset_name, current_iter):
+        if self.opt['is_train']:
+            save_path = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
+        else:
+            suffix = self.opt['val'].get('suffix') or self.opt['name']
+            save_path = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+        imwrite(img, save_path)
+
+    # ------------------------------------------------------------------ checkpoints and training state
+    @master_only
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        iter_label = 'latest' if current_iter == -1 else current_iter
+        save_path = osp.join(self.opt['path']['models'], f'{net_label}_{iter_label}.pth')
+        nets = net if isinstance(net, list) else [net]
+        param_keys = param_key if isinstance(param_key, list) else [param_key]
+        if len(nets) != len(param_keys):
+            raise ValueError('save_network: the lengths of net and param_key differ.')
+        save_dict = {}
+        for net_, key in zip(nets, param_keys):
+            state_dict = self.get_bare_model(net_).state_dict()
+            save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.cpu())
+                                         for k, v in state_dict.items())
+        network_opt = self.opt.get('network_' + net_label[len('net_'):]) if net_label.startswith('net_') else None
+        if network_opt is not None:
+            save_dict['meta'] = {'network_' + net_label[len('net_'):]: _to_plain(network_opt)}
+        atomic_torch_save(save_dict, save_path)
+
+    def extra_training_state(self):
+        """Model-specific pieces of the training state (generators, queues, ...): a dict of tensors/primitives."""
+        return {}
+
+    def load_extra_training_state(self, extra):
+        """Restore what :meth:`extra_training_state` returned."""
+
+    @master_only
+    def save_training_state(self, epoch, current_iter):
+        if current_iter == -1:
+            return
+        np_state = np.random.get_state()
+        state = {
+            'epoch': epoch,
+            'iter': current_iter,
+            'optimizers': [o.state_dict() for o in self.optimizers],
+            'schedulers': [s.state_dict() for s in self.schedulers],
+            'scaler': self.scaler.state_dict() if hasattr(self, 'scaler') else None,
+            'rng': {
+                'python': random.getstate(),
+                'numpy': (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+                'torch': torch.get_rng_state(),
+                'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            'extra': self.extra_training_state(),
+        }
+        atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+    def resume_training(self, resume_state):
+        super().resume_training(resume_state)
+        if resume_state.get('scaler') is not None and hasattr(self, 'scaler'):
+            self.scaler.load_state_dict(resume_state['scaler'])
+        rng = resume_state.get('rng')
+        if rng is not None:
+            random.setstate(rng['python'])
+            name, keys, *rest = rng['numpy']
+            np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), *rest))
+            torch.set_rng_state(rng['torch'].cpu())
+            if rng.get('cuda') is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in rng['cuda']])
+        self.load_extra_training_state(resume_state.get('extra') or {})
+
+
+def rank_seed(opt):
+    """Seed for a per-process generator: ``manual_seed + rank``, as BasicSR seeds its global RNGs."""
+    return int(opt.get('manual_seed') or 0) + int(opt.get('rank', 0))

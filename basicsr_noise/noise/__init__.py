@@ -1,0 +1,4 @@
+"""Noise models: torch, batched, device-agnostic; no BasicSR import (usable alone)."""
+from .gaussian import NoiseSample, draw_gaussian_noise, noise_std_map
+
+__all__ = ['NoiseSample', 'draw_gaussian_noise', 'noise_std_map']

@@ -1,0 +1,71 @@
+"""Checkpoint helpers: atomic writes and conversion of official checkpoints into BasicSR checkpoints."""
+import os
+import re
+import torch
+from collections import OrderedDict
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temporary file renamed over ``path``: an interrupted save never leaves half a file."""
+    tmp_path = f'{path}.tmp{os.getpid()}'
+    try:
+        torch.save(obj, tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+def load_checkpoint_file(path):
+    """Load a checkpoint of tensors, with a clear error for a missing or unreadable file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Checkpoint {path} does not exist.')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 (torch raises several types for a bad file)
+        raise ValueError(f'Cannot read checkpoint {path}: {e}') from e
+
+
+def convert_r2r_official(state_dict):
+    """Convert the official R2R DnCNN state dict (``module.dncnn.N.*``, BGR) to an RGB ``R2RDnCNN`` checkpoint.
+
+    The official real-noise network reads and writes BGR (OpenCV order). Reversing the input channels of the
+    first convolution and the output channels of the last one gives the same network on RGB images.
+
+    Args:
+        state_dict (dict): The official state dict.
+
+    Returns:
+        dict: ``{'params': state_dict, 'meta': {'network_g': arch options}}``.
+    """
+    pattern = re.compile(r'^(?:module\.)?dncnn\.(\d+)\.(.+)$')
+    params = OrderedDict()
+    for key, value in state_dict.items():
+        match = pattern.match(key)
+        if match is None:
+            raise ValueError(f'Not an official R2R DnCNN checkpoint: unexpected key {key!r} '
+                             "(expected 'module.dncnn.<index>.<name>').")
+        params[f'body.{match.group(1)}.{match.group(2)}'] = value
+    conv_keys = sorted((k for k, v in params.items() if k.endswith('.weight') and v.dim() == 4),
+                       key=lambda k: int(k.split('.')[1]))
+    if len(conv_keys) < 2:
+        raise ValueError('Not an official R2R DnCNN checkpoint: fewer than two convolutions.')
+    first, last = conv_keys[0], conv_keys[-1]
+    first_bias_key = first.replace('.weight', '.bias')
+    params[first] = params[first].flip(1).contiguous()
+    params[last] = params[last].flip(0).contiguous()
+    if last.replace('.weight', '.bias') in params:
+        raise ValueError('Unexpected bias on the last convolution of an R2R DnCNN checkpoint.')
+    network_g = dict(
+        type='R2RDnCNN',
+        num_in_ch=params[first].shape[1],
+        num_out_ch=params[last].shape[0],
+        num_feat=params[first].shape[0],
+        num_layers=len(conv_keys),
+        first_bias=first_bias_key in params,
+        bn_eps=1e-4,  # official real-noise network; eps is not stored in a state dict
+        bn_momentum=0.95)
+    return {'params': params, 'meta': {'network_g': network_g, 'converted_from': 'r2r_official'}}
+
+
+CONVERTERS = {'r2r': convert_r2r_official}
