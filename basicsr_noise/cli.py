@@ -47,9 +47,10 @@ def _basicsr_argv(args):
 
 def _preflight(args, is_train):
     from basicsr_noise.compat import set_dist_backend
-    from basicsr_noise.utils.option_check import apply_force_yml, check_options, load_options
+    from basicsr_noise.utils.option_check import apply_force_yml, check_datasets, check_options, load_options
     opt = apply_force_yml(load_options(args.opt), args.force_yml)
     check_options(opt, args.opt, is_train=is_train)
+    check_datasets(opt, args.opt)
     set_dist_backend((opt.get('dist_params') or {}).get('backend'))
 
 

@@ -16,6 +16,7 @@ Two layers, both idempotent:
 
 ``--local-rank`` (passed by ``torch.distributed.launch``) is rewritten by the CLI, see :mod:`basicsr_noise.cli`.
 """
+import math
 import os
 import sys
 import torch
@@ -123,9 +124,19 @@ def _make_resumable_sampler_class():
     from basicsr.data.data_sampler import EnlargedSampler
 
     class ResumableEnlargedSampler(EnlargedSampler):
-        """``EnlargedSampler`` (same order) that yields :class:`SampleIndex` and can skip the head of an epoch."""
+        """``EnlargedSampler`` (same order) that yields :class:`SampleIndex` and can skip the head of one epoch.
+
+        The skip holds for every iterator made during epoch ``skip_epoch`` (``CPUPrefetcher`` makes one before the
+        epoch loop and another at the epoch's start) and is dropped once another epoch is set.
+        """
 
         skip = 0
+        skip_epoch = None
+
+        def set_epoch(self, epoch):
+            super().set_epoch(epoch)
+            if epoch != self.skip_epoch:
+                self.skip, self.skip_epoch = 0, None
 
         def __iter__(self):
             generator = torch.Generator()
@@ -134,31 +145,42 @@ def _make_resumable_sampler_class():
             size = len(self.dataset)
             positions = range(self.rank, self.total_size, self.num_replicas)
             indices = [SampleIndex(order[p] % size, self.epoch * self.total_size + p) for p in positions]
-            skip, self.skip = self.skip, 0
-            return iter(indices[skip:])
+            return iter(indices[self.skip if self.epoch == self.skip_epoch else 0:])
 
     return ResumableEnlargedSampler
 
 
 def create_train_val_dataloader(opt, logger):
-    """Wrap basicsr's loader factory: on resume, continue mid-epoch where the interrupted run stopped."""
-    result = ORIGINALS['create_train_val_dataloader'](opt, logger)
-    train_loader, train_sampler = result[0], result[1]
+    """Wrap basicsr's loader factory.
+
+    * basicsr counts ``ceil(samples / batch)`` iterations per epoch but its loader drops the last incomplete batch,
+      so training could stop before ``total_iter``; the epoch count here uses the batches the loader yields.
+    * On resume, continue mid-epoch where the interrupted run stopped.
+    """
+    train_loader, train_sampler, val_loaders, total_epochs, total_iters = \
+        ORIGINALS['create_train_val_dataloader'](opt, logger)
     resume_state, _state['resume_state'] = _state['resume_state'], None
-    if resume_state is None or train_loader is None or not hasattr(train_sampler, 'skip'):
-        return result
+    if train_loader is None:
+        return train_loader, train_sampler, val_loaders, total_epochs, total_iters
     iters_per_epoch = len(train_loader)
+    if iters_per_epoch == 0:
+        raise ValueError(f'datasets.train yields no full batch of {train_loader.batch_size} per process; lower '
+                         'batch_size_per_gpu or raise dataset_enlarge_ratio.')
+    total_epochs = math.ceil(total_iters / iters_per_epoch)
+    if resume_state is None or not hasattr(train_sampler, 'skip'):
+        return train_loader, train_sampler, val_loaders, total_epochs, total_iters
     consumed = resume_state['iter'] - resume_state['epoch'] * iters_per_epoch
     if not 0 <= consumed <= iters_per_epoch:
         logger.warning(f'Resume: iter {resume_state["iter"]} is not in epoch {resume_state["epoch"]} with '
                        f'{iters_per_epoch} iters per epoch (batch size or data changed?); the epoch restarts.')
-        return result
-    if consumed == iters_per_epoch:  # the state was saved at the end of its epoch
-        resume_state['epoch'] += 1
-        consumed = 0
-    train_sampler.skip = consumed * train_loader.batch_size
-    logger.info(f'Resume: epoch {resume_state["epoch"]} continues after {consumed} of {iters_per_epoch} iters.')
-    return result
+    else:
+        if consumed == iters_per_epoch:  # the state was saved at the end of its epoch
+            resume_state['epoch'] += 1
+            consumed = 0
+        train_sampler.skip_epoch = resume_state['epoch']
+        train_sampler.skip = consumed * train_loader.batch_size
+        logger.info(f'Resume: epoch {resume_state["epoch"]} continues after {consumed} of {iters_per_epoch} iters.')
+    return train_loader, train_sampler, val_loaders, total_epochs, total_iters
 
 
 def add_jpg_compression(img, quality=90):

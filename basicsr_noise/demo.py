@@ -11,10 +11,9 @@ import os
 import subprocess
 import sys
 import time
+from basicsr.metrics import calculate_psnr
 from os import path as osp
 from skimage import data as skdata
-
-from basicsr.metrics import calculate_psnr
 
 # Only loaders whose images ship inside scikit-image (never the download-backed ones).
 DEMO_TRAIN = ('astronaut', 'coffee', 'immunohistochemistry', 'rocket', 'hubble_deep_field', 'retina')

@@ -1,4 +1,5 @@
 """Checks of an option file before BasicSR starts: a bad key or path fails with its name, before anything is written."""
+import copy
 import difflib
 import os
 import torch
@@ -102,3 +103,20 @@ def check_options(opt, path, is_train=True):
             model_cls.check_options(opt)
         except ValueError as e:
             raise OptionError(f'{path}: {e}') from e
+
+
+def check_datasets(opt, path):
+    """Build every dataset once (on a copy of the options) so that bad images fail before BasicSR writes anything.
+
+    Our datasets check that files exist, decode their headers and are not smaller than the patch size. The
+    registry is used directly: ``build_dataset`` logs through ``get_root_logger``, and a logger initialised before
+    ``train_pipeline`` would leave the run without its log file.
+    """
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
+        dataset_opt = copy.deepcopy(dataset_opt)
+        dataset_opt.setdefault('phase', phase.split('_')[0])
+        dataset_opt.setdefault('scale', opt.get('scale', 1))
+        try:
+            DATASET_REGISTRY.get(dataset_opt['type'])(dataset_opt)
+        except (ValueError, FileNotFoundError, KeyError) as e:
+            raise OptionError(f'{path}: datasets.{phase}: {e}') from e

@@ -1,0 +1,97 @@
+import cv2
+import numpy as np
+import os
+import pytest
+import subprocess
+import sys
+import yaml
+from os import path as osp
+
+import basicsr_noise  # noqa: F401  (shims and registration before any test imports basicsr)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
+
+
+def smooth_image(rng, h, w, c=3):
+    """A smooth random uint8 image (low-frequency noise upsampled), realistic enough for a denoiser."""
+    low = rng.uniform(0, 255, (max(h // 8, 2), max(w // 8, 2), c)).astype(np.float32)
+    img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(img, 0, 255).astype(np.uint8).reshape(h, w, c)
+
+
+def write_png(path, img):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    assert cv2.imwrite(path, img)
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    """Noisy-only training images and noisy/clean validation pairs (AWGN sigma 25) in ``tmp_path/data``."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / 'data'
+    for i in range(3):
+        clean = smooth_image(rng, 40, 40)
+        noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+        write_png(str(root / 'train' / 'noisy' / f'img{i}.png'), noisy)
+    for i in range(2):
+        clean = smooth_image(rng, 32, 32)
+        noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+        write_png(str(root / 'val' / 'clean' / f'val{i}.png'), clean)
+        write_png(str(root / 'val' / 'noisy' / f'val{i}.png'), noisy)
+    return root
+
+
+def r2r_options(data_root, **overrides):
+    """A tiny R2R option dict (CPU, 4-layer DnCNN), 3 iterations per epoch."""
+    opt = {
+        'name': 'r2r_tiny',
+        'model_type': 'R2RModel',
+        'scale': 1,
+        'num_gpu': 0,
+        'manual_seed': 10,
+        'r2r': {'alpha': 0.5, 'noise': {'type': 'awgn', 'sigma': 25}, 'test_samples': 2},
+        'datasets': {
+            'train': {
+                'name': 'tiny_train', 'type': 'NoisyImageDataset', 'dataroot_lq': str(data_root / 'train' / 'noisy'),
+                'io_backend': {'type': 'disk'}, 'gt_size': 16, 'use_hflip': True, 'use_rot': True,
+                'num_worker_per_gpu': 1, 'batch_size_per_gpu': 4, 'dataset_enlarge_ratio': 4, 'prefetch_mode': None
+            },
+            'val': {
+                'name': 'tiny_val', 'type': 'NoisyImageDataset', 'dataroot_lq': str(data_root / 'val' / 'noisy'),
+                'dataroot_gt': str(data_root / 'val' / 'clean'), 'io_backend': {'type': 'disk'}
+            },
+        },
+        'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 8, 'num_layers': 4},
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {
+            'ema_decay': 0.9,
+            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [15], 'gamma': 0.5},
+            'total_iter': 20, 'warmup_iter': -1,
+            'pixel_opt': {'type': 'MSELoss', 'loss_weight': 1.0, 'reduction': 'mean'},
+        },
+        'val': {'val_freq': 10, 'save_img': False, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}},
+        'logger': {'print_freq': 5, 'save_checkpoint_freq': 10, 'use_tb_logger': False},
+        'dist_params': {'backend': 'gloo', 'port': 29500},
+    }
+    for dotted, value in overrides.items():
+        node = opt
+        *parents, last = dotted.split('.')
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return opt
+
+
+def write_options(path, opt):
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    return str(path)
+
+
+def run_cli(args, cwd, timeout=300, env=None, prefix=None):
+    """Run ``python -m basicsr_noise ARGS`` (or ``prefix + ARGS``) in ``cwd``; returns the CompletedProcess."""
+    cmd = (prefix or [sys.executable, '-m', 'basicsr_noise']) + list(args)
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    return subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True, timeout=timeout, env=full_env)
