@@ -146,7 +146,7 @@ def main(argv=None):
     from basicsr_noise.utils.option_check import OptionError
     try:
         args.func(args)
-    except (OptionError, FileNotFoundError, FileExistsError) as e:
+    except (OptionError, FileNotFoundError, FileExistsError, ValueError, KeyError) as e:
         print(f'basicsr-noise: error: {e}', file=sys.stderr)
         sys.exit(2)
 
