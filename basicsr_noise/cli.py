@@ -88,6 +88,33 @@ def cmd_convert(args):
     print(f'Wrote {args.output}: {converted["meta"]["network_g"]}, {n_params:,d} values.')
 
 
+def cmd_fit_nlf(args):
+    import cv2
+    import torch
+
+    from basicsr_noise.inference import list_images
+    from basicsr_noise.noise import fit_nlf
+    noisy, clean = [], []
+    for path in list_images(args.noisy):
+        clean_path = os.path.join(args.clean, os.path.basename(path))
+        pair = [cv2.imread(p, cv2.IMREAD_COLOR) for p in (path, clean_path)]
+        for p, img in zip((path, clean_path), pair):
+            if img is None:
+                raise FileNotFoundError(f'Cannot read image {p}.')
+        if pair[0].shape != pair[1].shape:
+            raise ValueError(f'{path} and {clean_path} differ in size.')
+        noisy.append(torch.from_numpy(pair[0][..., ::-1] / 255.).permute(2, 0, 1).float())
+        clean.append(torch.from_numpy(pair[1][..., ::-1] / 255.).permute(2, 0, 1).float())
+    # images may differ in size: pool all pixels into one (1, C, 1, N) batch for a single fit
+    pool = lambda imgs: torch.cat([img.reshape(img.shape[0], 1, -1) for img in imgs], -1)[None]  # noqa: E731
+    a, b = fit_nlf(pool(noisy), pool(clean), num_bins=args.bins, min_count=args.min_count)
+    fmt = lambda t: '[' + ', '.join(f'{v:.3e}' for v in t.tolist()) + ']'  # noqa: E731
+    print(f'# variance = a * x + b per RGB channel, x in [0, 1]; from {len(noisy)} pairs in {args.noisy}')
+    print(f'noise:\n  type: nlf\n  a: {fmt(a)}\n  b: {fmt(b)}')
+    print(f'# noise std (0-255) at x = 0.5: {fmt(255 * (a * 0.5 + b).clamp_min(0).sqrt())}')
+    return a, b
+
+
 def cmd_demo(args):
     from basicsr_noise.demo import run_demo
     run_demo(args)
@@ -128,6 +155,13 @@ def build_parser():
     p.add_argument('output', help='BasicSR checkpoint to write.')
     p.add_argument('--overwrite', action='store_true', help='Replace an existing output file.')
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser('fit-nlf', help='Fit a noise-level function (variance a*x+b per channel) to image pairs.')
+    p.add_argument('--noisy', required=True, help='Folder of noisy images.')
+    p.add_argument('--clean', required=True, help='Folder of the clean images, with the same file names.')
+    p.add_argument('--bins', type=int, default=16, help='Intensity bins. Default: 16.')
+    p.add_argument('--min_count', type=int, default=200, help='Pixels a bin needs to count. Default: 200.')
+    p.set_defaults(func=cmd_fit_nlf)
 
     p = sub.add_parser('demo', help='Build the embedded demo data, train R2R on CPU, validate and report.')
     p.add_argument('--root', default='.', help='Folder for datasets/demo, experiments/ and results/.')

@@ -1,0 +1,44 @@
+"""Every option file the project ships passes the preflight checks and builds its model."""
+import copy
+import glob
+import pytest
+from basicsr.models import build_model
+from conftest import REPO
+from os import path as osp
+
+from basicsr_noise.utils.option_check import OptionError, check_options, load_options
+
+OPTION_FILES = sorted(glob.glob(osp.join(REPO, 'options', '**', '*.yml'), recursive=True))
+
+
+def test_the_expected_option_files_exist():
+    names = {osp.relpath(p, osp.join(REPO, 'options')) for p in OPTION_FILES}
+    assert {'r2r.yml', 'r2r_awgn.yml', 'test/r2r_sidd_official.yml', 'demo/r2r_demo.yml'} <= names
+
+
+@pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: osp.relpath(p, REPO))
+def test_option_file_is_valid_and_builds(path, tiny_data):
+    opt = load_options(path)
+    is_train = 'train' in opt
+    opt['num_gpu'] = 0
+    for phase, dataset_opt in opt['datasets'].items():
+        dataset_opt['phase'] = phase.split('_')[0]
+        dataset_opt['io_backend'] = {'type': 'disk'}
+        dataset_opt['dataroot_lq'] = str(tiny_data / 'val' / 'noisy')
+        if 'dataroot_gt' in dataset_opt:
+            dataset_opt['dataroot_gt'] = str(tiny_data / 'val' / 'clean')
+    opt['path']['pretrain_network_g'] = None
+    check_options(opt, path, is_train=is_train)
+    opt.update(is_train=is_train, dist=False, rank=0, world_size=1)
+    opt['path'].update(models='/nonexistent', training_states='/nonexistent', visualization='/nonexistent')
+    model = build_model(copy.deepcopy(opt))
+    assert type(model).__name__ == opt['model_type']
+
+
+def test_preflight_names_the_file_and_the_key(tiny_data):
+    opt = load_options(osp.join(REPO, 'options', 'r2r_awgn.yml'))
+    opt['num_gpu'] = 0
+    with pytest.raises(OptionError, match=r'r2r_awgn.yml: datasets.train.dataroot_lq = .* does not exist'):
+        check_options(opt, 'r2r_awgn.yml')
+    with pytest.raises(OptionError, match='does not exist'):
+        load_options('/no/such/options.yml')
