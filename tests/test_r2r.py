@@ -173,3 +173,21 @@ def test_validation_without_ground_truth_skips_reference_metrics(tiny_data, capl
     with_gt = dict(opt['datasets']['val'], phase='val')
     model.validation(build_dataloader(NoisyImageDataset(with_gt), with_gt), 1, None, False)
     assert 10 < model.metric_results['psnr'] < 60
+
+
+def test_amp_runs_the_forward_in_low_precision_and_keeps_the_scaler_in_the_state(tiny_data, tmp_path):
+    opt = _test_model_opt(tiny_data, **{'train.use_amp': True})
+    opt['path']['training_states'] = str(tmp_path)
+    model = build_model(opt)
+    dtypes = []
+    model.net_g.body[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    model.feed_data({'lq': torch.rand(2, 3, 16, 16)})
+    before = [p.detach().clone() for p in model.net_g.parameters()]
+    model.optimize_parameters(1)
+    assert dtypes == [model.amp_dtype] and model.amp_dtype != torch.float32
+    assert all(v == v for v in model.log_dict.values())  # finite, not NaN
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.net_g.parameters()))
+    model.save_training_state(epoch=0, current_iter=1)
+    state = torch.load(tmp_path / '1.state', weights_only=False)
+    assert state['scaler'] is not None and 'noise_generator' in state['extra']
+    assert set(state['rng']) == {'python', 'numpy', 'torch', 'cuda'}
