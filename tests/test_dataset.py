@@ -55,8 +55,11 @@ def test_grey_and_noise_std_file(tiny_data, tmp_path):
     dataset = NoisyImageDataset(_opt(tiny_data, noise_std_file=str(table)))
     torch.testing.assert_close(dataset[0]['noise_std'], torch.full((3,), 25 / 255.))
     torch.testing.assert_close(dataset[1]['noise_std'], torch.tensor([10., 20., 30.]) / 255.)
+    with pytest.raises(ValueError, match='img1 has 3 values for 1-channel images'):
+        NoisyImageDataset(_opt(tiny_data, color='gray', noise_std_file=str(table)))
+    table.write_text(json.dumps({'img0': 25, 'img1': 20, 'img2': 5}))
     grey = NoisyImageDataset(_opt(tiny_data, color='gray', noise_std_file=str(table)))
-    assert grey[0]['lq'].shape == (1, 16, 16) and grey[2]['noise_std'].shape == (1,)
+    assert grey[0]['lq'].shape == (1, 16, 16) and grey[2]['noise_std'].tolist() == pytest.approx([5 / 255.])
     table.write_text(json.dumps({'img0': 25}))
     with pytest.raises(ValueError, match='no entry'):
         NoisyImageDataset(_opt(tiny_data, noise_std_file=str(table)))
@@ -68,3 +71,29 @@ def test_truncated_image_is_named_when_read(tiny_data):
     dataset = NoisyImageDataset(_opt(tiny_data, gt_size=None))
     with pytest.raises(ValueError, match='img2.png'):
         dataset[2]
+
+
+def test_noise_level_functions_per_image(tiny_data, tmp_path):
+    table = tmp_path / 'nlf.json'
+    table.write_text(json.dumps({f'img{i}': {'a': [0.01, 0.02, 0.03], 'b': 0.001 * i} for i in range(3)}))
+    dataset = NoisyImageDataset(_opt(tiny_data, noise_std_file=str(table)))
+    torch.testing.assert_close(dataset[2]['noise_nlf'], torch.tensor([[0.01, 0.02, 0.03], [0.002] * 3]))
+    table.write_text(json.dumps({'img0': {'a': 0.01, 'b': 0.0}, 'img1': 5, 'img2': 5}))
+    with pytest.raises(ValueError, match='mixes'):
+        NoisyImageDataset(_opt(tiny_data, noise_std_file=str(table)))
+
+
+def test_noise_maps_are_cropped_and_augmented_with_the_image(tiny_data, tmp_path):
+    maps = tmp_path / 'maps'
+    maps.mkdir()
+    for i in range(3):  # the map of each image is the image itself (RGB, 0-255): alignment is then exact
+        img = cv2.imread(str(tiny_data / 'train' / 'noisy' / f'img{i}.png'))[..., ::-1]
+        np.save(maps / f'img{i}.npy', img.astype(np.float32))
+    dataset = NoisyImageDataset(_opt(tiny_data, dataroot_noise_map=str(maps)))
+    for draw in range(6):
+        sample = dataset[SampleIndex(draw % 3, draw)]
+        assert sample['noise_std_map'].shape == (3, 16, 16)
+        torch.testing.assert_close(sample['noise_std_map'], sample['lq'])
+    (maps / 'img1.npy').unlink()
+    with pytest.raises(FileNotFoundError, match='img1.npy'):
+        NoisyImageDataset(_opt(tiny_data, dataroot_noise_map=str(maps)))

@@ -191,3 +191,18 @@ def test_amp_runs_the_forward_in_low_precision_and_keeps_the_scaler_in_the_state
     state = torch.load(tmp_path / '1.state', weights_only=False)
     assert state['scaler'] is not None and 'noise_generator' in state['extra']
     assert set(state['rng']) == {'python', 'numpy', 'torch', 'cuda'}
+
+
+def test_model_uses_a_noise_level_function_or_map_from_the_dataset(tiny_data):
+    model = build_model(_test_model_opt(tiny_data, **{'r2r.noise': {'type': 'dataset'}}))
+    y = torch.full((2, 3, 128, 128), 0.5)
+    nlf = torch.tensor([[[0.02, 0.02, 0.02], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [1e-4, 1e-4, 1e-4]]])
+    model.feed_data({'lq': y, 'noise_nlf': nlf})
+    z = (model.lq - y) / 0.5
+    assert z[0].std().item() == pytest.approx(0.1, rel=0.03)  # sqrt(0.02 * 0.5)
+    assert z[1].std().item() == pytest.approx(0.01, rel=0.03)
+    std_map = torch.zeros(2, 1, 128, 128)
+    std_map[..., :64] = 0.2
+    model.feed_data({'lq': y, 'noise_std_map': std_map})
+    z = (model.lq - y) / 0.5
+    assert z[..., :64].std().item() == pytest.approx(0.2, rel=0.03) and z[..., 64:].abs().max() == 0

@@ -66,9 +66,14 @@ class NoisyImageDataset(data.Dataset):
             gt_size (int, optional): Patch size of random crops in the train phase; None keeps whole images.
             use_hflip / use_rot (bool): Random flips and rotations in the train phase. Default: False.
             color (str): ``rgb`` (default) or ``gray``.
-            noise_std_file (str, optional): JSON ``{name: std}`` with the known noise standard deviation of
-                each image on the 0-255 scale (a number, or one number per channel); yielded as ``noise_std``
-                on the [0, 1] scale, for models whose noise covariance comes from the dataset.
+            noise_std_file (str, optional): JSON ``{name: value}`` with the known noise of each image, for models
+                whose noise covariance comes from the dataset. Either every value is a standard deviation on the
+                0-255 scale (a number, or one per channel), yielded as ``noise_std`` (C,) on the [0, 1] scale; or
+                every value is a noise-level function ``{"a": ..., "b": ...}`` (variance ``a * x + b`` on the
+                [0, 1] scale, scalars or one per channel), yielded as ``noise_nlf`` (2, C).
+            dataroot_noise_map (str, optional): Folder of ``<image stem>.npy`` per-pixel noise standard
+                deviations (H, W) or (H, W, C) on the 0-255 scale, cropped and augmented with the image and
+                yielded as ``noise_std_map`` (C or 1, H, W) on the [0, 1] scale.
             seed (int): Seed of the per-sample augmentation RNG. Default: 0.
             phase (str): ``train`` or ``val`` (set by BasicSR).
     """
@@ -114,7 +119,13 @@ class NoisyImageDataset(data.Dataset):
                 if h < self.patch_size or w < self.patch_size:
                     raise ValueError(f'Image {osp.join(self.lq_folder, name)} ({h}x{w}) is smaller than the '
                                      f'patch size gt_size={self.patch_size}.')
-        self.noise_std = self._load_noise_std(opt.get('noise_std_file'))
+        self.noise_std, self.noise_key = self._load_noise_table(opt.get('noise_std_file'))
+        self.noise_map_folder = opt.get('dataroot_noise_map')
+        if self.noise_map_folder is not None:
+            missing = [k for k in self.keys if not osp.isfile(self._noise_map_path(k))]
+            if missing:
+                raise FileNotFoundError(f'dataroot_noise_map {self.noise_map_folder} has no map for {missing[:5]} '
+                                        f'(expected {self._noise_map_path(missing[0])}).')
         self.seed = int(opt.get('seed', 0))
 
     def _folder_names(self):
@@ -139,16 +150,38 @@ class NoisyImageDataset(data.Dataset):
             raise ValueError(f'Cannot read image {path}: {e}') from e
         return h, w
 
-    def _load_noise_std(self, path):
+    def _load_noise_table(self, path):
         if path is None:
-            return None
+            return None, None
         with open(path) as f:
             table = json.load(f)
-        missing = [k for k in self.keys if osp.splitext(k)[0] not in table and k not in table]
-        if missing:
-            raise ValueError(f'noise_std_file {path} has no entry for {missing[:5]}.')
-        return {k: torch.as_tensor(table.get(k, table.get(osp.splitext(k)[0])), dtype=torch.float32) / 255.
-                for k in self.keys}
+        values = {}
+        for key in self.keys:
+            value = table.get(key, table.get(osp.splitext(key)[0]))
+            if value is None:
+                raise ValueError(f'noise_std_file {path} has no entry for {key}.')
+            values[key] = value
+        kinds = {isinstance(v, dict) for v in values.values()}
+        if len(kinds) > 1:
+            raise ValueError(f'noise_std_file {path} mixes standard deviations and noise-level functions.')
+        channels = 1 if self.grey else 3
+
+        def per_channel(value, key):
+            t = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
+            if t.numel() not in (1, channels):
+                raise ValueError(f'noise_std_file {path}: {key} has {t.numel()} values for {channels}-channel images.')
+            return t.expand(channels).clone()
+
+        if kinds == {True}:
+            def nlf(key, v):
+                if set(v) != {'a', 'b'}:
+                    raise ValueError(f'noise_std_file {path}: the noise-level function of {key} needs keys a and b.')
+                return torch.stack([per_channel(v['a'], key), per_channel(v['b'], key)])
+            return {k: nlf(k, v) for k, v in values.items()}, 'noise_nlf'
+        return {k: per_channel(v, k) / 255. for k, v in values.items()}, 'noise_std'
+
+    def _noise_map_path(self, name):
+        return osp.join(self.noise_map_folder, osp.splitext(name)[0] + '.npy')
 
     def _read(self, name, client_key, folder):
         path = osp.join(folder, name)
@@ -165,6 +198,13 @@ class NoisyImageDataset(data.Dataset):
             if imgs[1].shape != imgs[0].shape:
                 raise ValueError(f'Noisy {osp.join(self.lq_folder, name)} and clean {osp.join(self.gt_folder, name)} '
                                  f'differ in size: {imgs[0].shape} vs {imgs[1].shape}.')
+        if self.noise_map_folder is not None:
+            noise_map = np.load(self._noise_map_path(name)).astype(np.float32) / 255.
+            noise_map = noise_map[..., None] if noise_map.ndim == 2 else noise_map
+            if noise_map.shape[:2] != imgs[0].shape[:2]:
+                raise ValueError(f'Noise map {self._noise_map_path(name)} is {noise_map.shape[:2]}, its image '
+                                 f'{imgs[0].shape[:2]}.')
+            imgs.append(noise_map)
         if self.train:
             # The draw id from basicsr_noise's sampler makes augmentation identical after a resume.
             rng = np.random.default_rng([self.seed, getattr(index, 'draw', int(index)), int(index)])
@@ -174,6 +214,8 @@ class NoisyImageDataset(data.Dataset):
                 left = int(rng.integers(0, w - self.patch_size + 1))
                 imgs = [img[top:top + self.patch_size, left:left + self.patch_size] for img in imgs]
             imgs = augment_dihedral(imgs, self.opt.get('use_hflip', False), self.opt.get('use_rot', False), rng)
+        if self.noise_map_folder is not None:
+            noise_map = torch.from_numpy(imgs.pop().transpose(2, 0, 1).copy())
         tensors = img2tensor(imgs, bgr2rgb=not self.grey, float32=True)
         path = osp.join(self.lq_folder, name)
         out = {'lq': tensors[0], 'lq_path': path}
@@ -181,8 +223,9 @@ class NoisyImageDataset(data.Dataset):
             out['gt'] = tensors[1]
             out['gt_path'] = osp.join(self.gt_folder, name)
         if self.noise_std is not None:
-            out['noise_std'] = self.noise_std[name].reshape(-1).expand(tensors[0].shape[0]).clone() \
-                if self.noise_std[name].numel() == 1 else self.noise_std[name]
+            out[self.noise_key] = self.noise_std[name]
+        if self.noise_map_folder is not None:
+            out['noise_std_map'] = noise_map  # channel order as stored (RGB)
         return out
 
     def __len__(self):

@@ -48,7 +48,8 @@ class R2RModel(NoiseBaseModel):
         noise (dict): The noise covariance. ``{type: awgn, sigma: 25}`` (0-255 scale; a list gives one value
             per channel); ``{type: nlf, a: [...], b: [...]}`` (variance ``a * y + b`` per channel on the [0, 1]
             scale, evaluated on the noisy image as the official code does); ``{type: dataset}`` (each batch
-            carries ``noise_std`` (B, C) or ``noise_std_map`` (B, C|1, H, W) on the [0, 1] scale).
+            carries ``noise_std`` (B, C), ``noise_std_map`` (B, C|1, H, W) or ``noise_nlf`` (B, 2, C), on the
+            [0, 1] scale).
         test_samples (int): Recorruptions averaged at test time. Paper: 50 for AWGN, 0 for SIDD. Default: 0.
         test_alpha (float): Recorruption strength at test time. Default: ``alpha``.
         test_batch (int): Recorruptions per forward pass at test time. Default: 8.
@@ -106,8 +107,11 @@ class R2RModel(NoiseBaseModel):
             return noise_std_map(y, sigma_map=data['noise_std_map'].to(self.device))
         if 'noise_std' in data:
             return noise_std_map(y, sigma=data['noise_std'].to(self.device))
-        raise KeyError('r2r.noise.type is dataset, but the batch has neither noise_std nor noise_std_map; use a '
-                       'dataset that provides them (e.g. NoisyImageDataset with noise_std_file).')
+        if 'noise_nlf' in data:
+            nlf = data['noise_nlf'].to(self.device)  # (B, 2, C)
+            return noise_std_map(y, nlf=(nlf[:, 0], nlf[:, 1]))
+        raise KeyError('r2r.noise.type is dataset, but the batch has none of noise_std, noise_std_map and noise_nlf; '
+                       'use a dataset that provides them (e.g. NoisyImageDataset with noise_std_file).')
 
     def feed_data(self, data):
         y = data['lq'].to(self.device)
