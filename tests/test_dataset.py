@@ -55,7 +55,7 @@ def test_grey_and_noise_std_file(tiny_data, tmp_path):
     dataset = NoisyImageDataset(_opt(tiny_data, noise_std_file=str(table)))
     torch.testing.assert_close(dataset[0]['noise_std'], torch.full((3,), 25 / 255.))
     torch.testing.assert_close(dataset[1]['noise_std'], torch.tensor([10., 20., 30.]) / 255.)
-    with pytest.raises(ValueError, match='img1 has 3 values for 1-channel images'):
+    with pytest.raises(ValueError, match='img1.png has 3 values for 1-channel images'):
         NoisyImageDataset(_opt(tiny_data, color='gray', noise_std_file=str(table)))
     table.write_text(json.dumps({'img0': 25, 'img1': 20, 'img2': 5}))
     grey = NoisyImageDataset(_opt(tiny_data, color='gray', noise_std_file=str(table)))
