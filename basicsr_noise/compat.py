@@ -192,7 +192,7 @@ def add_jpg_compression(img, quality=90):
     ok, encoded = cv2.imencode('.jpg', img * 255., [int(cv2.IMWRITE_JPEG_QUALITY), int(round(float(quality)))])
     if not ok:
         raise RuntimeError(f'JPEG encoding failed for an image of shape {img.shape}.')
-    return np.float32(cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)) / 255.
+    return np.float32(cv2.imdecode(encoded, cv2.IMREAD_COLOR)) / 255.  # as basicsr: always 3 channels
 
 
 def apply_runtime_patches():
