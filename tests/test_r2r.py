@@ -166,6 +166,8 @@ def test_validation_without_ground_truth_skips_reference_metrics(tiny_data, capl
     from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
     opt = _test_model_opt(tiny_data)
     model = build_model(opt)
+    model.feed_data({'lq': torch.rand(2, 3, 16, 16)})  # a training step leaves its target in model.gt
+    model.optimize_parameters(1)
     val_opt = dict(opt['datasets']['val'], phase='val', dataroot_gt=None)
     loader = build_dataloader(NoisyImageDataset(val_opt), val_opt)
     model.validation(loader, current_iter=1, tb_logger=None, save_img=False)

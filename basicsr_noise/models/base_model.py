@@ -177,15 +177,14 @@ class NoiseBaseModel(SRModel):
 
         for val_data in dataloader:
             img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            self._clear_batch()  # a training target left in self.gt must not be scored as ground truth
             self.feed_val_data(val_data)
             self.test()
             visuals = self.get_current_visuals()
             metric_data = {'img': tensor2img([visuals['result']])}
             if 'gt' in visuals:
                 metric_data['img2'] = tensor2img([visuals['gt']])
-            for attr in ('lq', 'gt', 'output'):
-                if hasattr(self, attr):
-                    delattr(self, attr)
+            self._clear_batch()
 
             if save_img:
                 self._save_validation_image(metric_data['img'], img_name, dataset_name, current_iter)
@@ -212,6 +211,11 @@ class NoiseBaseModel(SRModel):
             self._update_best_metric_result(dataset_name, name, value, current_iter)
         if self.metric_results:
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _clear_batch(self):
+        for attr in ('lq', 'gt', 'output'):
+            if hasattr(self, attr):
+                delattr(self, attr)
 
     def _save_validation_image(self, img, img_name, dataset_name, current_iter):
         if self.opt['is_train']:
