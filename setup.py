@@ -33,7 +33,7 @@ setup(
         'tqdm>=4.60',
         'setuptools',  # provides distutils, which basicsr 1.4.2 imports on Python >= 3.12
     ],
-    extras_require={'test': ['pytest>=7', 'flake8>=5', 'isort>=5', 'yapf>=0.32']},
+    extras_require={'test': ['pytest>=7', 'flake8>=5', 'isort>=5', 'yapf>=0.32', 'colour-demosaicing>=0.2']},
     entry_points={
         'console_scripts': [
             'basicsr = basicsr_noise.cli:main',
