@@ -1,0 +1,91 @@
+"""A differentiable, batched camera pipeline: sRGB -> camera raw (unprocess) and back (process).
+
+After Brooks, Mildenhall, Xue, Chen, Sharlet and Barron, *Unprocessing Images for Learned Raw Denoising*
+(CVPR 2019): inverse tone curve, inverse gamma, sRGB -> camera colour matrix (a random convex combination of four
+calibrated XYZ -> camera matrices), inverse white balance and digital gain with highlight protection.
+:func:`process` applies the inverse steps, so ``process(unprocess(x))`` returns ``x`` wherever the highlight
+protection and clipping are inactive (mean intensity below 0.9 after the inverse tone and gamma curves).
+"""
+import torch
+
+from .registry import check_range, sample_uniform
+
+# XYZ -> camera matrices of four cameras (Brooks et al., unprocess.py), rows
+XYZ2CAMS = (
+    ((1.0234, -0.2969, -0.2266), (-0.5625, 1.6328, -0.0469), (-0.0703, 0.2188, 0.6406)),
+    ((0.4913, -0.0541, -0.0202), (-0.613, 1.3513, 0.2906), (-0.1564, 0.2151, 0.7183)),
+    ((0.838, -0.263, -0.0639), (-0.2887, 1.0725, 0.2496), (-0.0627, 0.1427, 0.5438)),
+    ((0.6596, -0.2079, -0.0562), (-0.4782, 1.3016, 0.1933), (-0.097, 0.1581, 0.5181)),
+)
+RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750), (0.0193339, 0.1191920, 0.9503041))
+HIGHLIGHT_KNEE = 0.9
+
+
+def random_rgb2cam(batch, generator=None, device=None):
+    """Random sRGB -> camera matrices ``(B, 3, 3)``, rows normalised to sum 1 (white stays white)."""
+    xyz2cams = torch.tensor(XYZ2CAMS, dtype=torch.float64, device=device)
+    weights = torch.rand(batch, len(XYZ2CAMS), generator=generator, device=device, dtype=torch.float64)
+    weights = weights / weights.sum(1, keepdim=True)
+    xyz2cam = torch.einsum('bk,kij->bij', weights, xyz2cams)
+    rgb2cam = xyz2cam @ torch.tensor(RGB2XYZ, dtype=torch.float64, device=device)
+    return rgb2cam / rgb2cam.sum(-1, keepdim=True)
+
+
+def random_isp_params(batch, generator=None, device=None, red_gain=(1.9, 2.4), blue_gain=(1.5, 1.9),
+                      rgb_gain_mean=0.8, rgb_gain_std=0.1):
+    """Per-sample camera parameters with Brooks et al.'s distributions.
+
+    Returns:
+        dict: ``rgb2cam`` (B, 3, 3), ``red_gain``, ``blue_gain``, ``rgb_gain`` (B,), float64.
+    """
+    red_gain, blue_gain = check_range(red_gain, 'red_gain'), check_range(blue_gain, 'blue_gain')
+    noise = torch.randn(batch, generator=generator, device=device, dtype=torch.float64)
+    inv_rgb_gain = rgb_gain_mean + rgb_gain_std * noise
+    return {
+        'rgb2cam': random_rgb2cam(batch, generator, device),
+        'red_gain': sample_uniform(red_gain, batch, generator, device),
+        'blue_gain': sample_uniform(blue_gain, batch, generator, device),
+        'rgb_gain': 1.0 / inv_rgb_gain.clamp_min(0.1),
+    }
+
+
+def _gains(params, dtype):
+    """White balance and digital gain per channel, ``(B, 3, 1, 1)``."""
+    ones = torch.ones_like(params['red_gain'])
+    gains = torch.stack([params['red_gain'], ones, params['blue_gain']], 1) * params['rgb_gain'][:, None]
+    return gains.to(dtype)[..., None, None]
+
+
+def _apply_matrix(x, matrix):
+    return torch.einsum('bij,bjhw->bihw', matrix.to(x.dtype), x)
+
+
+def inverse_tone(y):
+    """Inverse of the smoothstep tone curve ``3y^2 - 2y^3``."""
+    y = y.clamp(0, 1)
+    return 0.5 - torch.sin(torch.asin(1.0 - 2.0 * y) / 3.0)
+
+
+def tone(x):
+    x = x.clamp(0, 1)
+    return 3.0 * x**2 - 2.0 * x**3
+
+
+def unprocess(rgb, params):
+    """sRGB ``(B, 3, H, W)`` in [0, 1] to linear camera RGB in [0, 1] (before mosaicing)."""
+    x = inverse_tone(rgb)
+    x = x.clamp_min(1e-8)**2.2
+    x = _apply_matrix(x, params['rgb2cam'])
+    gains = 1.0 / _gains(params, x.dtype)
+    grey = x.mean(1, keepdim=True)
+    mask = ((grey - HIGHLIGHT_KNEE).clamp_min(0) / (1.0 - HIGHLIGHT_KNEE))**2
+    safe_gains = torch.maximum(mask + (1.0 - mask) * gains, gains)  # keep highlights from being pushed above 1
+    return (x * safe_gains).clamp(0, 1)
+
+
+def process(linear, params, apply_tone=True):
+    """Linear camera RGB ``(B, 3, H, W)`` back to sRGB: gains, camera -> sRGB matrix, gamma, tone curve."""
+    x = (linear * _gains(params, linear.dtype)).clamp(0, 1)
+    x = _apply_matrix(x, torch.linalg.inv(params['rgb2cam'])).clamp(0, 1)
+    x = x.clamp_min(1e-8)**(1 / 2.2)
+    return tone(x) if apply_tone else x

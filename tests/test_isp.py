@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, inverse_tone, process, random_isp_params, tone, unprocess
+
+
+def test_unprocess_then_process_returns_the_input_below_the_highlight_knee():
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(4, 3, 32, 32, generator=g, dtype=torch.float64) * 0.8
+    params = random_isp_params(4, g)
+    linear = unprocess(rgb, params)
+    back = process(linear, params)
+    # where nothing clipped and the highlight protection was off, the round trip is exact up to float64 rounding
+    grey = (inverse_tone(rgb).clamp_min(1e-8)**2.2).mean(1, keepdim=True)
+    ok = ((linear > 0) & (linear < 1)).all(1, keepdim=True) & (grey < HIGHLIGHT_KNEE)
+    assert ok.float().mean() > 0.9
+    err = (back - rgb).abs()[ok.expand_as(rgb)]
+    assert err.max() < 1e-6
+
+
+def test_camera_parameters_follow_brooks_ranges():
+    params = random_isp_params(1000, torch.Generator().manual_seed(0))
+    assert 1.9 <= params['red_gain'].min() and params['red_gain'].max() <= 2.4
+    assert 1.5 <= params['blue_gain'].min() and params['blue_gain'].max() <= 1.9
+    torch.testing.assert_close(params['rgb2cam'].sum(-1), torch.ones(1000, 3, dtype=torch.float64))
+    assert (1 / params['rgb_gain']).mean().item() == pytest.approx(0.8, abs=0.01)
+
+
+def test_tone_curves_are_inverse():
+    y = torch.linspace(0, 1, 101, dtype=torch.float64)
+    torch.testing.assert_close(tone(inverse_tone(y)), y)
+
+
+def test_unprocess_darkens_and_tints_like_raw():
+    rgb = torch.full((1, 3, 4, 4), 0.5, dtype=torch.float64)
+    params = random_isp_params(1, torch.Generator().manual_seed(0))
+    linear = unprocess(rgb, params)
+    assert linear.mean() < 0.3  # gamma and the digital gain darken the linear raw
+    assert linear[0, 1].mean() > linear[0, 0].mean() and linear[0, 1].mean() > linear[0, 2].mean()  # green-heavy
