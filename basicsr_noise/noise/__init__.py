@@ -5,6 +5,7 @@ and draws its parameters per sample; ``build_noise({'type': ..., ...})`` builds 
 """
 from .base import NoiseModel, NoiseSample
 from .bayer import PATTERNS, bayer_masks, demosaic, mosaic
+from .camera import SIDD_NLF, CameraNoise
 from .gaussian import (AWGNNoise, DBSNHeteroscedasticNoise, HeteroscedasticGaussianNoise, MultivariateGaussianNoise,
                        draw_gaussian_noise, noise_std_map)
 from .nlf import fit_nlf
@@ -12,7 +13,23 @@ from .poisson import PoissonGaussianNoise, PoissonNoise
 from .registry import NOISE_REGISTRY, build_noise
 
 __all__ = [
-    'NOISE_REGISTRY', 'PATTERNS', 'AWGNNoise', 'DBSNHeteroscedasticNoise', 'HeteroscedasticGaussianNoise',
-    'MultivariateGaussianNoise', 'NoiseModel', 'NoiseSample', 'PoissonGaussianNoise', 'PoissonNoise', 'bayer_masks',
-    'build_noise', 'demosaic', 'draw_gaussian_noise', 'fit_nlf', 'mosaic', 'noise_std_map'
+    'NOISE_REGISTRY',
+    'PATTERNS',
+    'SIDD_NLF',
+    'AWGNNoise',
+    'CameraNoise',
+    'DBSNHeteroscedasticNoise',
+    'HeteroscedasticGaussianNoise',
+    'MultivariateGaussianNoise',
+    'NoiseModel',
+    'NoiseSample',
+    'PoissonGaussianNoise',
+    'PoissonNoise',
+    'bayer_masks',
+    'build_noise',
+    'demosaic',
+    'draw_gaussian_noise',
+    'fit_nlf',
+    'mosaic',
+    'noise_std_map',
 ]

@@ -1,0 +1,93 @@
+"""In-camera noise: sRGB -> raw -> shot/read noise -> Bayer mosaic -> demosaic -> sRGB, batched on any device."""
+import torch
+
+from .base import NoiseModel, NoiseSample, check_image_batch
+from .bayer import PATTERNS, demosaic, mosaic
+from .isp import process, random_isp_params, unprocess
+from .poisson import sample_brooks_shot_read
+from .registry import NOISE_REGISTRY
+
+# SIDD raw noise-level functions per camera and ISO, variance = beta1 * x + beta2 on raw in [0, 1]
+# (Noise Flow, Abdelhamed et al. ICCV 2019: cam_iso_nlf_all.txt). IP iPhone 7, GP Pixel, S6 Galaxy S6 Edge,
+# N6 Nexus 6, G4 LG G4.
+SIDD_NLF = {
+    'IP_00100': (0.000702, 0.000003), 'IP_00400': (0.000735, 0.000003), 'IP_00800': (0.000723, 0.000003),
+    'IP_01600': (0.000687, 0.000002), 'GP_00100': (0.000228, 0.000002), 'GP_00400': (0.000886, 0.000005),
+    'GP_00800': (0.001764, 0.000012), 'GP_01600': (0.003519, 0.000045), 'GP_03200': (0.007029, 0.000179),
+    'G4_00100': (0.000739, 0.000002), 'G4_00400': (0.001860, 0.000002), 'G4_00800': (0.003356, 0.000063),
+    'S6_00100': (0.000479, 0.000002), 'S6_00400': (0.001774, 0.000002), 'S6_00800': (0.003696, 0.000002),
+    'S6_01600': (0.008211, 0.000002), 'S6_03200': (0.019930, 0.000002), 'N6_00100': (0.000473, 0.000003),
+    'N6_00400': (0.001760, 0.000013), 'N6_00800': (0.003476, 0.000052), 'N6_01600': (0.006909, 0.000208),
+    'N6_03200': (0.013773, 0.000833),
+}
+
+
+def _choose(options, batch, generator, device):
+    return torch.randint(len(options), (batch, ), generator=generator, device=device)
+
+
+@NOISE_REGISTRY.register()
+class CameraNoise(NoiseModel):
+    """Realistic sRGB noise through a simulated camera.
+
+    Brooks et al., *Unprocessing Images for Learned Raw Denoising* (CVPR 2019): the clean sRGB batch is
+    unprocessed to linear raw (random colour matrix, white balance and digital gain), mosaiced, given
+    heteroscedastic Gaussian shot/read noise (variance ``shot * x + read``), demosaiced and processed back. The
+    noise is therefore signal dependent, spatially correlated and coloured like camera noise.
+
+    Args:
+        nlf (str | list): ``brooks`` (log-uniform shot, log-linear read; default), or one or more SIDD camera/ISO
+            names from ``SIDD_NLF`` (``IP_00800``, ``GP_01600``, ...; one is drawn per sample).
+        pattern (str): Bayer pattern, one of ``RGGB``, ``BGGR``, ``GRBG``, ``GBRG``, or ``random``. Default: RGGB.
+        demosaic_method (str): ``bilinear`` (Brooks) or ``malvar2004``. Default: bilinear.
+        apply_tone (bool): Apply the tone curve after gamma (the inverse of the unprocessing). Default: True.
+    """
+
+    def __init__(self, nlf='brooks', pattern='RGGB', demosaic_method='bilinear', apply_tone=True, **kwargs):
+        super().__init__(**kwargs)
+        if nlf != 'brooks':
+            names = [nlf] if isinstance(nlf, str) else list(nlf)
+            unknown = [n for n in names if n not in SIDD_NLF]
+            if unknown or not names:
+                raise ValueError(f'CameraNoise.nlf: unknown camera/ISO {unknown or names}; use brooks or names from '
+                                 f'{", ".join(sorted(SIDD_NLF))}.')
+            nlf = names
+        if pattern != 'random' and pattern not in PATTERNS:
+            raise ValueError(f'CameraNoise.pattern must be one of {", ".join(PATTERNS)} or random, got {pattern!r}.')
+        self.nlf, self.pattern, self.apply_tone = nlf, pattern, apply_tone
+        self.demosaic_method = demosaic_method
+        demosaic(torch.zeros(1, 1, 4, 4), 'RGGB', demosaic_method)  # fail early on an unknown method
+
+    def shot_read(self, batch, generator, device):
+        """Per-sample raw shot and read variances ``(B,)`` and the SIDD NLF index (-1 for Brooks sampling)."""
+        if self.nlf == 'brooks':
+            shot, read = sample_brooks_shot_read(batch, generator, device)
+            return shot, read, torch.full((batch, ), -1, device=device)
+        table = torch.tensor([SIDD_NLF[n] for n in self.nlf], dtype=torch.float64, device=device)
+        index = _choose(self.nlf, batch, generator, device)
+        return table[index, 0], table[index, 1], index
+
+    def sample(self, x, generator=None):
+        check_image_batch(x, channels=3, name='CameraNoise')
+        batch = x.shape[0]
+        params = random_isp_params(batch, generator, x.device)
+        shot, read, nlf_index = self.shot_read(batch, generator, x.device)
+        if self.pattern == 'random':
+            pattern_index = _choose(PATTERNS, batch, generator, x.device)
+        else:
+            pattern_index = torch.full((batch, ), PATTERNS.index(self.pattern), device=x.device)
+        linear = unprocess(x, params)
+        noisy_rgb = torch.empty_like(x)
+        for p, pattern in enumerate(PATTERNS):  # at most four groups: one batched pass per Bayer pattern
+            idx = (pattern_index == p).nonzero().flatten()
+            if idx.numel() == 0:
+                continue
+            raw = mosaic(linear[idx], pattern)
+            variance = shot[idx].to(x.dtype).reshape(-1, 1, 1, 1) * raw + read[idx].to(x.dtype).reshape(-1, 1, 1, 1)
+            eps = torch.randn(raw.shape, generator=generator, device=x.device, dtype=x.dtype)
+            noisy_raw = (raw + variance.sqrt() * eps).clamp(0, 1)
+            rgb = demosaic(noisy_raw, pattern, self.demosaic_method)
+            group = {k: v[idx] for k, v in params.items()}
+            noisy_rgb[idx] = process(rgb, group, self.apply_tone).to(x.dtype)
+        params.update(shot=shot, read=read, nlf_index=nlf_index, pattern_index=pattern_index)
+        return NoiseSample(noisy_rgb, None, params=params)

@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from basicsr_noise.noise import PATTERNS, CameraNoise, build_noise
+
+
+def _flat(value=(0.3, 0.5, 0.4), size=32, batch=4):
+    return torch.tensor(value, dtype=torch.float64).reshape(1, 3, 1, 1).expand(batch, 3, size, size).contiguous()
+
+
+@pytest.mark.parametrize('pattern', PATTERNS)
+def test_without_noise_the_camera_returns_the_input(pattern, monkeypatch):
+    model = CameraNoise(pattern=pattern)
+    zeros = torch.zeros(4, dtype=torch.float64)
+    monkeypatch.setattr(model, 'shot_read', lambda b, g, d: (zeros, zeros, zeros.long()))
+    x = _flat()
+    out = model(x, torch.Generator().manual_seed(0)).noisy
+    # flat colour below the highlight knee: exact except where demosaicing meets the border
+    torch.testing.assert_close(out[..., 2:-2, 2:-2], x[..., 2:-2, 2:-2], rtol=0, atol=1e-6)
+
+
+def test_noise_grows_with_iso_and_is_spatially_correlated():
+    x = _flat(batch=8, size=64)
+    stds, corrs = [], []
+    for name in ('GP_00100', 'GP_03200'):
+        n = (build_noise({'type': 'CameraNoise', 'nlf': name})(x, torch.Generator().manual_seed(0)).noisy - x)
+        n = n[..., 2:-2, 2:-2]
+        stds.append(n.std().item())
+        a, b = n[..., :, :-1].flatten(), n[..., :, 1:].flatten()
+        corrs.append(torch.corrcoef(torch.stack([a, b]))[0, 1].item())
+    assert stds[1] > 3 * stds[0] and 2 / 255 < stds[1] < 60 / 255
+    assert min(corrs) > 0.1  # demosaicing correlates neighbouring pixels, unlike white noise
+
+
+def test_brooks_sampling_and_random_patterns_vary_per_sample():
+    model = build_noise({'type': 'CameraNoise', 'pattern': 'random'})
+    result = model(_flat(batch=32), torch.Generator().manual_seed(0))
+    assert len(set(result.params['pattern_index'].tolist())) == 4
+    assert result.params['shot'].std() > 0 and (result.params['nlf_index'] == -1).all()
+
+
+def test_bad_camera_options_and_inputs_are_named():
+    with pytest.raises(ValueError, match='XX_00100'):
+        CameraNoise(nlf=['GP_00100', 'XX_00100'])
+    with pytest.raises(ValueError, match='RGBG'):
+        CameraNoise(pattern='RGBG')
+    with pytest.raises(ValueError, match="'ahd'"):
+        CameraNoise(demosaic_method='ahd')
+    with pytest.raises(ValueError, match='CameraNoise expects 3-channel images, got 1'):
+        CameraNoise()(torch.rand(1, 1, 8, 8))
