@@ -57,7 +57,10 @@ def test_multivariate_gaussian_has_the_returned_covariance():
 
 @pytest.mark.parametrize('name', sorted(NOISE_REGISTRY.keys()))
 def test_a_fixed_generator_gives_identical_output(name):
-    opt = {'type': name, 'a': [0.001, 0.01], 'b': 1e-4} if name == 'HeteroscedasticGaussianNoise' else {'type': name}
+    models = [{'type': 'AWGNNoise', 'sigma': [1, 20]}, {'type': 'PoissonNoise'}]
+    extra = {'HeteroscedasticGaussianNoise': {'a': [0.001, 0.01], 'b': 1e-4}, 'ComposeNoise': {'models': models},
+             'RandomChoiceNoise': {'models': models}}
+    opt = {'type': name, **extra.get(name, {})}
     x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     a = build_noise(opt)(x, torch.Generator().manual_seed(5)).noisy
     b = build_noise(opt)(x, torch.Generator().manual_seed(5)).noisy

@@ -6,6 +6,7 @@ and draws its parameters per sample; ``build_noise({'type': ..., ...})`` builds 
 from .base import NoiseModel, NoiseSample
 from .bayer import PATTERNS, bayer_masks, demosaic, mosaic
 from .camera import SIDD_NLF, CameraNoise
+from .compose import ComposeNoise, JPEGNoise, RandomChoiceNoise
 from .gaussian import (AWGNNoise, DBSNHeteroscedasticNoise, HeteroscedasticGaussianNoise, MultivariateGaussianNoise,
                        draw_gaussian_noise, noise_std_map)
 from .nlf import fit_nlf
@@ -18,13 +19,16 @@ __all__ = [
     'SIDD_NLF',
     'AWGNNoise',
     'CameraNoise',
+    'ComposeNoise',
     'DBSNHeteroscedasticNoise',
     'HeteroscedasticGaussianNoise',
+    'JPEGNoise',
     'MultivariateGaussianNoise',
     'NoiseModel',
     'NoiseSample',
     'PoissonGaussianNoise',
     'PoissonNoise',
+    'RandomChoiceNoise',
     'bayer_masks',
     'build_noise',
     'demosaic',
