@@ -7,6 +7,7 @@ from .base import NoiseModel, NoiseSample
 from .bayer import PATTERNS, bayer_masks, demosaic, mosaic
 from .camera import SIDD_NLF, CameraNoise
 from .compose import ComposeNoise, JPEGNoise, RandomChoiceNoise
+from .crf import CRFCameraNoise, DoRFCurves, GammaCurves
 from .gaussian import (AWGNNoise, DBSNHeteroscedasticNoise, HeteroscedasticGaussianNoise, MultivariateGaussianNoise,
                        draw_gaussian_noise, noise_std_map)
 from .nlf import fit_nlf
@@ -18,9 +19,12 @@ __all__ = [
     'PATTERNS',
     'SIDD_NLF',
     'AWGNNoise',
+    'CRFCameraNoise',
     'CameraNoise',
     'ComposeNoise',
     'DBSNHeteroscedasticNoise',
+    'DoRFCurves',
+    'GammaCurves',
     'HeteroscedasticGaussianNoise',
     'JPEGNoise',
     'MultivariateGaussianNoise',
