@@ -9,7 +9,7 @@ from basicsr.utils import img2tensor, tensor2img
 from os import path as osp
 from tqdm import tqdm
 
-from basicsr_noise.data.noisy_image_dataset import IMG_EXTENSIONS
+from basicsr_noise.data.image_source import IMG_EXTENSIONS
 from basicsr_noise.utils.checkpoint import load_checkpoint_file
 from basicsr_noise.utils.option_check import load_options
 from basicsr_noise.utils.tiling import tiled_forward
