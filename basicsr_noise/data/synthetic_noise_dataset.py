@@ -1,0 +1,177 @@
+import re
+import torch
+from basicsr.utils import img2tensor
+from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data as data
+
+from basicsr_noise.noise import build_noise
+from .image_source import ImageSource, augment_dihedral, backend_of, color_option, random_crop, sample_rng
+
+SIDD_CLASS = re.compile(r'_(GP|IP|S6|N6|G4)_(\d{5})_')
+
+
+def _crop_augment(opt, imgs, rng, train):
+    if train and opt.get('gt_size'):
+        imgs = random_crop(imgs, opt['gt_size'], rng)
+    if train:
+        imgs = augment_dihedral(imgs, opt.get('use_hflip', False), opt.get('use_rot', False), rng)
+    return imgs
+
+
+def _generator(rng):
+    return torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+
+@DATASET_REGISTRY.register()
+class SyntheticNoiseDataset(data.Dataset):
+    """Clean images with noise from the noise library, for supervised denoisers and noise generators.
+
+    The noise is drawn here, in the DataLoader worker, or, with ``synthesize_on_device: true``, left to the
+    model's ``feed_data`` (batched on the device, from the same ``noise_opt``), in which case only ``gt`` is
+    yielded. Validation noise is seeded by image, so every validation sees the same noisy images.
+
+    Args:
+        opt (dict): Config. It contains:
+            dataroot_gt (str): Folder or LMDB of clean images. ``io_backend``, ``meta_info_file``, ``color``.
+            noise_opt (dict): A noise model of ``basicsr_noise.noise`` (``{type: CameraNoise, ...}``).
+            synthesize_on_device (bool): Leave the noise to the model. Default: False.
+            gt_size, use_hflip, use_rot: Train-phase crops and flips. seed (int): Default: 0.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        self.train = opt.get('phase', 'train') == 'train'
+        self.gt = ImageSource(opt.get('dataroot_gt'), backend_of(opt), opt.get('meta_info_file'), color_option(opt),
+                              what=f'Dataset {opt.get("name")}: dataroot_gt')
+        if self.train and opt.get('gt_size'):
+            self.gt.check_min_size(opt['gt_size'])
+        if 'noise_opt' not in opt:
+            raise ValueError(f'Dataset {opt.get("name")}: noise_opt is missing.')
+        self.noise = build_noise(opt['noise_opt'])
+        self.on_device = bool(opt.get('synthesize_on_device', False))
+        self.seed = int(opt.get('seed', 0))
+
+    def __len__(self):
+        return len(self.gt)
+
+    def __getitem__(self, index):
+        name = self.gt.names[index % len(self.gt)]
+        rng = sample_rng(self.seed, index if self.train else int(index))
+        img = _crop_augment(self.opt, [self.gt.read(name)], rng, self.train)[0]
+        gt = img2tensor(img, bgr2rgb=not self.gt.grey, float32=True)
+        out = {'gt': gt, 'gt_path': self.gt.path(name), 'lq_path': self.gt.path(name)}
+        if not self.on_device:
+            result = self.noise(gt[None], _generator(rng))
+            out['lq'] = result.noisy[0]
+            if result.std is not None:
+                out['noise_std_map'] = result.std.expand_as(result.noisy)[0].clone()
+        return out
+
+
+@DATASET_REGISTRY.register()
+class UnpairedCleanNoisyDataset(data.Dataset):
+    """Noisy images with unrelated clean images (DBSN's distillation, unpaired GANs): ``lq`` and ``gt`` differ.
+
+    Args:
+        opt (dict): ``dataroot_lq`` (noisy) and ``dataroot_gt`` (clean) folders or LMDBs, each with its own
+            names; ``io_backend``, ``color``, ``gt_size``, ``use_hflip``, ``use_rot``, ``seed``.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        grey, backend = color_option(opt), backend_of(opt)
+        self.train = opt.get('phase', 'train') == 'train'
+        self.lq = ImageSource(opt.get('dataroot_lq'), backend, opt.get('meta_info_file_lq'), grey,
+                              what=f'Dataset {opt.get("name")}: dataroot_lq')
+        self.gt = ImageSource(opt.get('dataroot_gt'), backend, opt.get('meta_info_file_gt'), grey,
+                              what=f'Dataset {opt.get("name")}: dataroot_gt')
+        if self.train and opt.get('gt_size'):
+            self.lq.check_min_size(opt['gt_size'])
+            self.gt.check_min_size(opt['gt_size'])
+        self.seed = int(opt.get('seed', 0))
+
+    def __len__(self):
+        return len(self.lq)
+
+    def __getitem__(self, index):
+        rng = sample_rng(self.seed, index)
+        lq_name = self.lq.names[index % len(self.lq)]
+        gt_name = self.gt.names[int(rng.integers(len(self.gt)))]
+        lq = _crop_augment(self.opt, [self.lq.read(lq_name)], rng, self.train)[0]
+        gt = _crop_augment(self.opt, [self.gt.read(gt_name)], rng, self.train)[0]
+        lq, gt = img2tensor([lq, gt], bgr2rgb=not self.lq.grey, float32=True)
+        return {'lq': lq, 'gt': gt, 'lq_path': self.lq.path(lq_name), 'gt_path': self.gt.path(gt_name)}
+
+
+def sidd_noise_class(name):
+    """``(camera, ISO)`` from a SIDD name such as ``0001_001_S6_00100_00060_3200_L``, or None."""
+    match = SIDD_CLASS.search(f'_{name}_')
+    return (match.group(1), match.group(2)) if match else None
+
+
+@DATASET_REGISTRY.register()
+class NoiseReferenceDataset(data.Dataset):
+    """Clean, noisy and a second noisy image of the same noise class, for reference-conditioned noise generators.
+
+    NoiseTransfer (Lee and Kim, ACCV 2022) conditions its generator on one noisy reference of the target noise.
+    Two modes:
+
+    * synthetic (``noise_opt`` given): the target and the reference are two different clean images with noise of
+      the *same* drawn parameters (both are noised as one sample, side by side, then split);
+    * real (``dataroot_lq`` given): noisy/clean pairs with SIDD names; the reference is another noisy image of the
+      same camera and ISO parsed from the name (``_S6_00100_``).
+
+    Yields ``gt``, ``lq`` and ``ref`` (and their paths).
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        grey, backend = color_option(opt), backend_of(opt)
+        self.train = opt.get('phase', 'train') == 'train'
+        self.gt = ImageSource(opt.get('dataroot_gt'), backend, opt.get('meta_info_file'), grey,
+                              what=f'Dataset {opt.get("name")}: dataroot_gt')
+        if self.train and opt.get('gt_size'):
+            self.gt.check_min_size(opt['gt_size'])
+        self.seed = int(opt.get('seed', 0))
+        if ('noise_opt' in opt) == ('dataroot_lq' in opt):
+            raise ValueError(f'Dataset {opt.get("name")}: give noise_opt (synthetic) or dataroot_lq (real), not both.')
+        self.noise = build_noise(opt['noise_opt']) if 'noise_opt' in opt else None
+        self.lq = None
+        if self.noise is None:
+            self.lq = ImageSource(opt['dataroot_lq'], backend, grey=grey, names=self.gt.names,
+                                  what=f'Dataset {opt.get("name")}: dataroot_lq')
+            self.classes = {}
+            for name in self.gt.names:
+                noise_class = sidd_noise_class(name)
+                if noise_class is None:
+                    raise ValueError(f'Cannot read the camera and ISO from the SIDD name {name}.')
+                self.classes.setdefault(noise_class, []).append(name)
+
+    def __len__(self):
+        return len(self.gt)
+
+    def __getitem__(self, index):
+        rng = sample_rng(self.seed, index)
+        name = self.gt.names[index % len(self.gt)]
+        if self.noise is not None:
+            ref_name = self.gt.names[int(rng.integers(len(self.gt)))]
+            gt, ref_clean = (_crop_augment(self.opt, [self.gt.read(n)], rng, self.train)[0] for n in (name, ref_name))
+            gt, ref_clean = img2tensor([gt, ref_clean], bgr2rgb=not self.gt.grey, float32=True)
+            if gt.shape != ref_clean.shape:
+                raise ValueError('NoiseReferenceDataset (synthetic) needs images of one size: set gt_size.')
+            both = self.noise(torch.cat([gt, ref_clean], -1)[None], _generator(rng)).noisy[0]
+            lq, ref = both[..., :gt.shape[-1]], both[..., gt.shape[-1]:]
+            ref_path, lq_path = self.gt.path(ref_name), self.gt.path(name)
+        else:
+            same = self.classes[sidd_noise_class(name)]
+            others = [n for n in same if n != name] or same
+            ref_name = others[int(rng.integers(len(others)))]
+            gt, lq = _crop_augment(self.opt, [self.gt.read(name), self.lq.read(name)], rng, self.train)
+            ref = _crop_augment(self.opt, [self.lq.read(ref_name)], rng, self.train)[0]
+            gt, lq, ref = img2tensor([gt, lq, ref], bgr2rgb=not self.gt.grey, float32=True)
+            ref_path, lq_path = self.lq.path(ref_name), self.lq.path(name)
+        return {'gt': gt, 'lq': lq.contiguous(), 'ref': ref.contiguous(), 'gt_path': self.gt.path(name),
+                'lq_path': lq_path, 'ref_path': ref_path}
