@@ -115,6 +115,29 @@ def cmd_fit_nlf(args):
     return a, b
 
 
+def cmd_prepare(args):
+    from basicsr_noise import prepare
+    needed = {'sidd': ['input'], 'sidd-val': ['noisy_mat'], 'demo': []}[args.dataset]
+    missing = [f'--{flag}' for flag in needed if getattr(args, flag) is None]
+    if missing:
+        raise ValueError(f'prepare {args.dataset} needs {", ".join(missing)}.')
+    if args.dataset == 'sidd':
+        n = prepare.prepare_sidd(args.input, args.output, args.crop_size, args.step, args.thresh_size, args.overwrite)
+        print(f'Wrote {n} crop pairs to {args.output}/noisy_crops.lmdb and gt_crops.lmdb.')
+    elif args.dataset == 'sidd-val':
+        n = prepare.prepare_sidd_val(args.noisy_mat, args.gt_mat, args.output, args.overwrite, args.lmdb)
+        print(f'Wrote {n} blocks to {args.output}.')
+    else:
+        from basicsr_noise.demo import build_demo_data
+        print(f'Demo data in {build_demo_data(os.path.abspath(args.output))}.')
+
+
+def cmd_make_lmdb(args):
+    from basicsr_noise.prepare import make_lmdb
+    n = make_lmdb(args.input, args.output, args.overwrite, args.compress_level)
+    print(f'Wrote {n} images to {args.output}.')
+
+
 def cmd_demo(args):
     from basicsr_noise.demo import run_demo
     run_demo(args)
@@ -162,6 +185,26 @@ def build_parser():
     p.add_argument('--bins', type=int, default=16, help='Intensity bins. Default: 16.')
     p.add_argument('--min_count', type=int, default=200, help='Pixels a bin needs to count. Default: 200.')
     p.set_defaults(func=cmd_fit_nlf)
+
+    p = sub.add_parser('prepare', help='Prepare a dataset: SIDD-Medium crops to LMDBs, SIDD validation blocks, demo.')
+    p.add_argument('dataset', choices=['sidd', 'sidd-val', 'demo'])
+    p.add_argument('--input', help='sidd: the SIDD-Medium sRGB Data folder.')
+    p.add_argument('--noisy_mat', help='sidd-val: ValidationNoisyBlocksSrgb.mat.')
+    p.add_argument('--gt_mat', help='sidd-val: ValidationGtBlocksSrgb.mat (optional).')
+    p.add_argument('--output', required=True, help='Output folder.')
+    p.add_argument('--crop_size', type=int, default=512, help='sidd: crop size. Default: 512.')
+    p.add_argument('--step', type=int, default=384, help='sidd: crop step. Default: 384.')
+    p.add_argument('--thresh_size', type=int, default=0, help='sidd: keep a last crop if this many pixels remain.')
+    p.add_argument('--lmdb', action='store_true', help='sidd-val: write LMDBs instead of PNG folders.')
+    p.add_argument('--overwrite', action='store_true', help='Replace existing outputs.')
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser('make-lmdb', help='Write the images of a folder into a BasicSR LMDB (atomic, exact map size).')
+    p.add_argument('--input', required=True, help='Image folder (searched recursively).')
+    p.add_argument('--output', required=True, help='Output path ending with .lmdb.')
+    p.add_argument('--compress_level', type=int, default=1, help='PNG compression level. Default: 1.')
+    p.add_argument('--overwrite', action='store_true', help='Replace an existing output.')
+    p.set_defaults(func=cmd_make_lmdb)
 
     p = sub.add_parser('demo', help='Build the embedded demo data, train R2R on CPU, validate and report.')
     p.add_argument('--root', default='.', help='Folder for datasets/demo, experiments/ and results/.')
