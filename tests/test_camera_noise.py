@@ -48,3 +48,30 @@ def test_bad_camera_options_and_inputs_are_named():
         CameraNoise(demosaic_method='ahd')
     with pytest.raises(ValueError, match='CameraNoise expects 3-channel images, got 1'):
         CameraNoise()(torch.rand(1, 1, 8, 8))
+
+
+def test_raw_noise_has_the_shot_read_variance(monkeypatch):
+    import basicsr_noise.noise.camera as camera
+    captured = {}
+    real_mosaic, real_demosaic = camera.mosaic, camera.demosaic
+
+    def capture_mosaic(x, pattern):
+        captured['raw'] = real_mosaic(x, pattern)
+        return captured['raw']
+
+    def capture_demosaic(raw, pattern, method):
+        captured['noisy_raw'] = raw
+        return real_demosaic(raw, pattern, method)
+
+    monkeypatch.setattr(camera, 'mosaic', capture_mosaic)
+    monkeypatch.setattr(camera, 'demosaic', capture_demosaic)
+    # mid to bright intensities: raw values far enough from 0 that the raw clip to [0, 1] does not bite
+    x = torch.linspace(0.6, 0.85, 256, dtype=torch.float64).reshape(1, 1, 1, 256).expand(8, 3, 256, 256).contiguous()
+    result = CameraNoise(nlf='GP_03200')(x, torch.Generator().manual_seed(0))
+    raw, noisy_raw = captured['raw'], captured['noisy_raw']
+    shot, read = result.params['shot'][0].item(), result.params['read'][0].item()
+    assert (shot, read) == (0.007029, 0.000179)
+    for cols in (slice(0, 32), slice(224, 256)):
+        r, n = raw[..., cols], noisy_raw[..., cols]
+        expected = (shot * r + read).mean().item()
+        assert (n - r).var().item() == pytest.approx(expected, rel=0.02)

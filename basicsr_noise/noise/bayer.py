@@ -75,9 +75,9 @@ def demosaic(raw, pattern='RGGB', method='bilinear'):
         raise ValueError(f'demosaic expects a mosaic (B, 1, H, W) or (B, H, W), got shape {tuple(raw.shape)}.')
     masks = bayer_masks(raw.shape[-2], raw.shape[-1], pattern, raw.device, raw.dtype)
     r_mask, g_mask, b_mask = masks[0], masks[1], masks[2]
-    if method == 'bilinear':
-        kernels = (_BILINEAR_RB, _BILINEAR_G, _BILINEAR_RB)
-        return torch.cat([_filter(raw * m, k, 4.) for m, k in zip(masks, kernels)], 1)
+    if method == 'bilinear':  # one padded, grouped convolution of the three sparse colour planes
+        weight = torch.tensor([_BILINEAR_RB, _BILINEAR_G, _BILINEAR_RB], dtype=raw.dtype, device=raw.device) / 4.
+        return F.conv2d(_symmetric_pad(raw * masks, 1), weight[:, None], groups=3)
 
     rb_at_g_row = _MALVAR_RB_AT_G_ROW
     rb_at_g_col = [list(row) for row in zip(*_MALVAR_RB_AT_G_ROW)]

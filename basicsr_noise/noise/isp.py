@@ -67,8 +67,9 @@ def inverse_tone(y):
 
 
 def tone(x):
+    """The smoothstep tone curve ``3x^2 - 2x^3``."""
     x = x.clamp(0, 1)
-    return 3.0 * x**2 - 2.0 * x**3
+    return x * x * (3.0 - 2.0 * x)
 
 
 def unprocess(rgb, params):
