@@ -48,5 +48,9 @@ def test_jpeg_on_the_device_behaves_like_opencv_jpeg():
         # DiffJPEG is close to, not identical with, libjpeg (within 0.5 dB on this image)
         assert psnr[q] == pytest.approx(calculate_psnr(ref * 255, img * 255, 0), abs=1.0)
     assert psnr[90] > psnr[30] + 3
+    # the OpenCV backend is libjpeg itself: the same bytes as a saved JPEG file
+    out = build_noise({'type': 'JPEGNoise', 'quality': 30, 'backend': 'opencv'})(x).noisy[0].permute(1, 2, 0).numpy()
+    _, enc = cv2.imencode('.jpg', np.round(img[..., ::-1] * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 30])
+    np.testing.assert_allclose(out, cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1] / 255., atol=1e-6)
     with pytest.raises(ValueError, match=r'\[1, 100\]'):
         build_noise({'type': 'JPEGNoise', 'quality': [0, 90]})

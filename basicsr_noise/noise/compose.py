@@ -63,19 +63,24 @@ class RandomChoiceNoise(NoiseModel):
 
 @NOISE_REGISTRY.register()
 class JPEGNoise(NoiseModel):
-    """JPEG compression on the device with BasicSR's differentiable ``DiffJPEG``, quality drawn per sample.
+    """JPEG compression with the quality drawn per sample.
 
     Args:
         quality (float | list): JPEG quality, a number or ``[min, max]``. Default: [30, 95].
-        differentiable (bool): Straight-through rounding, so that gradients pass. Default: False.
+        backend (str): ``diffjpeg``: BasicSR's batched ``DiffJPEG`` on the batch's device (default);
+            ``opencv``: libjpeg through OpenCV with an integer quality, image by image on the CPU (for workers and
+            offline data, bit-exact with saved JPEG files).
+        differentiable (bool): ``diffjpeg`` only: straight-through rounding, so that gradients pass.
     """
 
-    def __init__(self, quality=(30, 95), differentiable=False, **kwargs):
+    def __init__(self, quality=(30, 95), backend='diffjpeg', differentiable=False, **kwargs):
         super().__init__(**kwargs)
         self.quality = check_range(quality, 'JPEGNoise.quality')
         if not 1 <= self.quality[0] <= self.quality[1] <= 100:
             raise ValueError(f'JPEGNoise.quality must lie in [1, 100], got {list(self.quality)}.')
-        self.differentiable = differentiable
+        if backend not in ('diffjpeg', 'opencv'):
+            raise ValueError(f'JPEGNoise.backend must be diffjpeg or opencv, got {backend!r}.')
+        self.backend, self.differentiable = backend, differentiable
         self._jpeg = {}
 
     def _codec(self, device):
@@ -87,5 +92,20 @@ class JPEGNoise(NoiseModel):
     def sample(self, x, generator=None):
         check_image_batch(x, channels=3, name='JPEGNoise')
         quality = sample_uniform(self.quality, x.shape[0], generator, x.device).round().to(torch.float32)
-        out = self._codec(x.device)(x.clamp(0, 1).float(), quality=quality.clone()).to(x.dtype)
+        if self.backend == 'opencv':
+            out = torch.stack([opencv_jpeg(img, int(q)) for img, q in zip(x, quality.tolist())]).to(x)
+        else:
+            out = self._codec(x.device)(x.clamp(0, 1).float(), quality=quality.clone()).to(x.dtype)
         return NoiseSample(out.clamp(0, 1), None, params={'quality': quality})
+
+
+def opencv_jpeg(img, quality):
+    """JPEG round trip of one RGB ``(3, H, W)`` tensor in [0, 1] through OpenCV (libjpeg), integer quality."""
+    import cv2
+    import numpy as np
+    bgr = np.round(img.detach().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8)
+    ok, encoded = cv2.imencode('.jpg', bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        raise RuntimeError('JPEG encoding failed.')
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.
+    return torch.from_numpy(decoded.transpose(2, 0, 1).copy())
