@@ -9,7 +9,6 @@ this process (no workers), best of ``--repeats``, in patches per second.
 """
 import argparse
 import cv2
-import json
 import numpy as np
 import os
 import tempfile
@@ -19,6 +18,7 @@ from os import path as osp
 from basicsr_noise.compat import SampleIndex
 from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
 from basicsr_noise.prepare import prepare_sidd
+from results import save_results
 
 
 def make_images(root, count, height, width):
@@ -70,10 +70,7 @@ def main():
             'lmdb_patches_per_s': patches_per_second(lmdb, args.samples, args.repeats),
         }
     results['speedup'] = results['lmdb_patches_per_s'] / results['png_folder_patches_per_s']
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    save_results(results, args.out)
 
 
 if __name__ == '__main__':

@@ -9,16 +9,14 @@ inverse tone and gamma, colour matrix, inverse gains, ``mosaicing_CFA_Bayer``, s
 """
 import argparse
 import colour_demosaicing
-import json
 import numpy as np
-import os
 import time
 import torch
-from os import path as osp
 
 from basicsr_noise.noise import CameraNoise
 from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, random_isp_params
 from basicsr_noise.noise.poisson import sample_brooks_shot_read
+from results import save_results
 
 
 def numpy_camera_noise(img, params, shot, read, rng):
@@ -89,10 +87,7 @@ def main():
         'numpy_per_image_mpix_per_s': megapixels / numpy_s,
         'speedup': numpy_s / torch_s,
     }
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    save_results(results, args.out)
 
 
 if __name__ == '__main__':

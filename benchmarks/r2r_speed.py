@@ -12,7 +12,6 @@ Inference: ``basicsr-noise infer``'s code path (``NetworkDenoiser``) on a 1024x1
 import argparse
 import datetime
 import glob
-import json
 import os
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from basicsr_noise.archs.dncnn_arch import R2RDnCNN
 from basicsr_noise.cli import main as cli_main
 from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.models.r2r_model import recorrupt
+from results import save_results
 
 NET = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 64, 'num_layers': 20, 'first_bias': True, 'bn_eps': 1e-4}
 
@@ -131,10 +131,7 @@ def main():
         'overhead_percent': 100 * (loop[0] / min(bare) - 1),
         'infer_megapixels_per_s': infer,
     }
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    save_results(results, args.out)
 
 
 if __name__ == '__main__':
