@@ -40,6 +40,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/r2r_quality.py
 	$(PY) benchmarks/r2r_speed.py
+	$(PY) benchmarks/noise_speed.py
+	$(PY) benchmarks/lmdb_speed.py
+	$(PY) benchmarks/noise_figure.py
 
 clean:
 	rm -rf $(VENV) experiments results tb_logger datasets/demo
