@@ -55,16 +55,20 @@ def test_multivariate_gaussian_has_the_returned_covariance():
     torch.testing.assert_close(cov, torch.tensor([[400., 200, 0], [200, 400, 0], [0, 0, 100]], dtype=cov.dtype))
 
 
+@pytest.mark.parametrize('device', [
+    'cpu', pytest.param('cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU'))
+])
 @pytest.mark.parametrize('name', sorted(NOISE_REGISTRY.keys()))
-def test_a_fixed_generator_gives_identical_output(name):
+def test_a_fixed_generator_gives_identical_output(name, device):
     models = [{'type': 'AWGNNoise', 'sigma': [1, 20]}, {'type': 'PoissonNoise'}]
     extra = {'HeteroscedasticGaussianNoise': {'a': [0.001, 0.01], 'b': 1e-4}, 'ComposeNoise': {'models': models},
              'RandomChoiceNoise': {'models': models}}
     opt = {'type': name, **extra.get(name, {})}
-    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    a = build_noise(opt)(x, torch.Generator().manual_seed(5)).noisy
-    b = build_noise(opt)(x, torch.Generator().manual_seed(5)).noisy
-    c = build_noise(opt)(x, torch.Generator().manual_seed(6)).noisy
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)).to(device)
+    a = build_noise(opt)(x, torch.Generator(device=device).manual_seed(5)).noisy
+    b = build_noise(opt)(x, torch.Generator(device=device).manual_seed(5)).noisy
+    c = build_noise(opt)(x, torch.Generator(device=device).manual_seed(6)).noisy
+    assert a.device.type == device
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
