@@ -7,6 +7,7 @@ this process (no workers), best of ``--repeats``, in patches per second.
 
     python benchmarks/lmdb_speed.py --out docs/results/lmdb_speed.json
 """
+import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import cv2
 import numpy as np

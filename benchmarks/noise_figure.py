@@ -5,6 +5,7 @@ The clean image is scikit-image's bundled ``astronaut`` (256x256 crop); fixed se
 
     python benchmarks/noise_figure.py --out docs/figures/noise_models.png
 """
+import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import cv2
 import numpy as np

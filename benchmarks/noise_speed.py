@@ -7,6 +7,7 @@ inverse tone and gamma, colour matrix, inverse gains, ``mosaicing_CFA_Bayer``, s
 
     python benchmarks/noise_speed.py --out docs/results/noise_speed.json [--device cuda]
 """
+import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import colour_demosaicing
 import numpy as np

@@ -8,6 +8,7 @@ average and with a single pass.
 
     python benchmarks/r2r_quality.py --iters 1000 --out docs/results/r2r_quality.json
 """
+import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import cv2
 import json
@@ -23,8 +24,6 @@ from basicsr.models import build_model
 from os import path as osp
 from skimage import color
 from skimage import data as skdata
-
-import basicsr_noise  # noqa: F401
 
 TRAIN = ('astronaut', 'camera', 'coffee', 'rocket', 'brick', 'gravel', 'grass', 'hubble_deep_field')
 TEST = ('chelsea', 'coins', 'motorcycle', 'immunohistochemistry')

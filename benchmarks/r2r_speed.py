@@ -9,6 +9,7 @@ Inference: ``basicsr-noise infer``'s code path (``NetworkDenoiser``) on a 1024x1
 
     python benchmarks/r2r_speed.py --out docs/results/r2r_speed.json
 """
+import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import datetime
 import glob
@@ -22,7 +23,6 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from os import path as osp
 from torch.utils import data as data
 
-import basicsr_noise  # noqa: F401
 from basicsr_noise.archs.dncnn_arch import R2RDnCNN
 from basicsr_noise.cli import main as cli_main
 from basicsr_noise.inference import NetworkDenoiser
