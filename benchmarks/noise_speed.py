@@ -5,7 +5,9 @@ inverse tone and gamma, colour matrix, inverse gains, ``mosaicing_CFA_Bayer``, s
 ``demosaicing_CFA_Bayer_bilinear``, gains, inverse colour matrix, gamma and tone. Both process a batch of 16
 128x128 images; throughput in megapixels per second (best of ``--repeats``).
 
-    python benchmarks/noise_speed.py --out docs/results/noise_speed.json [--device cuda]
+    python benchmarks/noise_speed.py --out docs/results/noise_speed.json [--device cuda] [--compile]
+
+``--compile`` also times ``torch.compile(CameraNoise.sample)`` (same random draws; compiled once, not timed).
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
@@ -52,6 +54,7 @@ def main():
     parser.add_argument('--size', type=int, default=128)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--compile', action='store_true', help='Also time torch.compile(CameraNoise.sample).')
     parser.add_argument('--out', default='docs/results/noise_speed.json')
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -70,6 +73,16 @@ def main():
 
     run_torch()  # warm-up
     torch_s = timed(run_torch, args.repeats)
+    compiled_s = None
+    if args.compile:
+        sample = torch.compile(model.sample, dynamic=False)
+
+        def run_compiled():
+            sample(x_dev, gen)
+            sync()
+
+        run_compiled()  # compilation
+        compiled_s = timed(run_compiled, args.repeats)
 
     imgs = x.permute(0, 2, 3, 1).double().numpy()
     params = {k: v.numpy() for k, v in random_isp_params(args.batch, g).items()}
@@ -88,6 +101,8 @@ def main():
         'numpy_per_image_mpix_per_s': megapixels / numpy_s,
         'speedup': numpy_s / torch_s,
     }
+    if compiled_s is not None:
+        results.update(torch_compiled_mpix_per_s=megapixels / compiled_s, compiled_speedup=numpy_s / compiled_s)
     save_results(results, args.out)
 
 
