@@ -14,12 +14,12 @@ import numpy as np
 import os
 import tempfile
 import time
+from benchmark_io import save_results
 from os import path as osp
 
 from basicsr_noise.compat import SampleIndex
 from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
 from basicsr_noise.prepare import prepare_sidd
-from results import save_results
 
 
 def make_images(root, count, height, width):

@@ -15,11 +15,11 @@ import colour_demosaicing
 import numpy as np
 import time
 import torch
+from benchmark_io import save_results
 
 from basicsr_noise.noise import CameraNoise
 from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, random_isp_params
 from basicsr_noise.noise.poisson import sample_brooks_shot_read
-from results import save_results
 
 
 def numpy_camera_noise(img, params, shot, read, rng):

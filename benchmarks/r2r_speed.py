@@ -20,6 +20,7 @@ import time
 import torch
 import yaml
 from basicsr.utils.registry import DATASET_REGISTRY
+from benchmark_io import save_results
 from os import path as osp
 from torch.utils import data as data
 
@@ -27,7 +28,6 @@ from basicsr_noise.archs.dncnn_arch import R2RDnCNN
 from basicsr_noise.cli import main as cli_main
 from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.models.r2r_model import recorrupt
-from results import save_results
 
 NET = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 64, 'num_layers': 20, 'first_bias': True, 'bn_eps': 1e-4}
 
