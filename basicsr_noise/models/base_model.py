@@ -101,13 +101,17 @@ class NoiseBaseModel(SRModel):
 
     # ------------------------------------------------------------------ AMP and the optimisation step
     def init_training_settings(self):
+        self.setup_amp()
+        super().init_training_settings()
+
+    def setup_amp(self):
+        """``train.use_amp`` / ``train.amp_dtype``: autocast dtype, and a GradScaler for float16 on CUDA."""
         train_opt = self.opt['train']
         self.use_amp = bool(train_opt.get('use_amp', False))
         self.amp_dtype = getattr(torch, train_opt.get('amp_dtype', 'float16' if self.device.type == 'cuda' else
                                                       'bfloat16'))
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.use_amp and self.device.type == 'cuda' and self.amp_dtype == torch.float16)
-        super().init_training_settings()
 
     def autocast(self):
         """Autocast context for the forward pass when ``train.use_amp`` is set."""
@@ -184,6 +188,7 @@ class NoiseBaseModel(SRModel):
             metric_data = {'img': tensor2img([visuals['result']])}
             if 'gt' in visuals:
                 metric_data['img2'] = tensor2img([visuals['gt']])
+            extra_images = {key: tensor2img([visuals[key]]) for key in getattr(self, 'extra_results', ())}
             self._clear_batch()
 
             if save_img:
@@ -193,8 +198,11 @@ class NoiseBaseModel(SRModel):
                 if 'img2' not in metric_data and metric_needs_reference(metric_opt['type']):
                     continue
                 values[name] = calculate_metric(metric_data, metric_opt)
-                sums[name] += values[name]
-                counts[name] += 1
+                for key, img in extra_images.items():  # e.g. DBSN's raw estimate, reported as mu_<metric>
+                    values[f'{key}_{name}'] = calculate_metric(dict(metric_data, img=img), metric_opt)
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.) + value
+                counts[name] = counts.get(name, 0) + 1
             if per_image and values:
                 logger.info(f'{dataset_name} {img_name}: ' + ', '.join(f'{k} {v:.4f}' for k, v in values.items()))
             if pbar:
@@ -203,11 +211,16 @@ class NoiseBaseModel(SRModel):
         if pbar:
             pbar.close()
 
-        skipped = [name for name, count in counts.items() if count == 0]
+        skipped = [name for name in metrics_opt if counts[name] == 0]
         if skipped:
             logger.warning(f'Validation {dataset_name}: no ground truth, reference metrics skipped: {skipped}.')
-        self.metric_results = {name: sums[name] / counts[name] for name in metrics_opt if counts[name]}
+        self.metric_results = {name: sums[name] / counts[name] for name in sums if counts[name]}
+        records = self.best_metric_results[dataset_name] if metrics_opt else {}
         for name, value in self.metric_results.items():
+            if name not in records:  # extra results get a record like their metric's
+                base = records[name.split('_', 1)[1]]
+                records[name] = dict(better=base['better'], val=float('-inf' if base['better'] == 'higher' else 'inf'),
+                                     iter=-1)
             self._update_best_metric_result(dataset_name, name, value, current_iter)
         if self.metric_results:
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)

@@ -1,0 +1,179 @@
+import torch
+from basicsr.archs import build_network
+from basicsr.losses import build_loss
+from basicsr.utils.registry import MODEL_REGISTRY
+from collections import OrderedDict
+from torch.nn import functional as F
+
+from basicsr_noise.utils.bayes_fusion import bayes_fusion
+from .base_model import NoiseBaseModel
+
+DBSN_KEYS = {'noise_model', 'stage', 'gamma'}
+NOISE_MODELS = ('awgn', 'hetero', 'multivariate')
+STAGES = ('mu', 'sigma', 'joint')
+TRIU = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+
+def upper_triangular(values):
+    """``(B, 6, H, W)`` to upper-triangular 3x3 matrices ``(B, H, W, 3, 3)``."""
+    b, _, h, w = values.shape
+    mat = values.new_zeros(b, h, w, 3, 3)
+    for k, (i, j) in enumerate(TRIU):
+        mat[..., i, j] = values[:, k]
+    return mat
+
+
+@MODEL_REGISTRY.register()
+class DBSNModel(NoiseBaseModel):
+    """Unpaired Learning of Deep Image Denoising (Wu et al., ECCV 2020): D-BSN with its noise model.
+
+    ``network_g`` is the blind-spot network (``DBSNNet``), ``network_sigma_mu`` the head that predicts the
+    uncertainty of its estimate mu from its feature, ``network_noise`` the noise estimator (CNN_est). Options
+    (top-level ``dbsn``): ``noise_model`` (``awgn``: one noise level per image and channel; ``hetero``: per-pixel
+    levels estimated from mu; ``multivariate``: one full 3x3 colour covariance per image), ``stage`` (``mu``:
+    blind-spot pre-training with ``pixel_opt`` between mu and the noisy input; ``sigma``: the two heads with mu
+    frozen; ``joint``: everything, both with ``likelihood_opt``), and ``gamma`` of the Bayes fusion.
+
+    Testing fuses mu with the noisy image by Bayes' rule; validation reports metrics of the fused estimate
+    (``result``) and, prefixed ``mu_``, of the raw D-BSN output.
+    """
+
+    def __init__(self, opt):
+        dbsn = opt.get('dbsn') or {}
+        self.noise_model, self.stage = dbsn.get('noise_model', 'awgn'), dbsn.get('stage', 'joint')
+        self.gamma = float(dbsn.get('gamma', 1.0))
+        opt['network_g'] = dict(opt['network_g'], return_feature=True)
+        for key in ('network_sigma_mu', 'network_noise'):
+            if key not in opt:
+                raise ValueError(f'DBSNModel needs {key}.')
+        super().__init__(opt)
+        self._build_heads()  # test mode builds them here; training built them in init_training_settings
+        self.extra_results = ('mu', )
+
+    @classmethod
+    def check_options(cls, opt):
+        dbsn = opt.get('dbsn') or {}
+        unknown = set(dbsn) - DBSN_KEYS
+        if unknown:
+            raise ValueError(f'Unknown option dbsn.{sorted(unknown)[0]}; known: {", ".join(sorted(DBSN_KEYS))}.')
+        if dbsn.get('noise_model', 'awgn') not in NOISE_MODELS:
+            raise ValueError(f'dbsn.noise_model must be one of {NOISE_MODELS}, got {dbsn["noise_model"]!r}.')
+        if dbsn.get('stage', 'joint') not in STAGES:
+            raise ValueError(f'dbsn.stage must be one of {STAGES}, got {dbsn["stage"]!r}.')
+        channels = (opt.get('network_g') or {}).get('num_in_ch', 1)
+        multivariate = dbsn.get('noise_model') == 'multivariate'
+        if multivariate and channels != 3:
+            raise ValueError('dbsn.noise_model multivariate needs colour images (network_g.num_in_ch: 3).')
+        expected = 6 if multivariate else channels
+        for key in ('network_sigma_mu', 'network_noise'):
+            if (opt.get(key) or {}).get('num_out', 1) != expected:
+                raise ValueError(f'{key}.num_out must be {expected} for {channels}-channel images and noise model '
+                                 f'{dbsn.get("noise_model", "awgn")}.')
+
+    # ----------------------------------------------------------------------------- networks and optimisation
+    def init_training_settings(self):
+        self._build_heads()
+        self.setup_amp()
+        self.net_g.train()
+        train_opt = self.opt['train']
+        self.ema_decay = train_opt.get('ema_decay', 0)
+        if self.ema_decay > 0:
+            self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+            self.model_ema(0)
+            self.net_g_ema.eval()
+        self.cri_pix = build_loss(train_opt['pixel_opt']).to(self.device) if train_opt.get('pixel_opt') else None
+        self.cri_perceptual = None
+        self.setup_optimizers()
+        self.setup_schedulers()
+
+    def _build_heads(self):
+        if not hasattr(self, 'net_sigma_mu'):
+            self.net_sigma_mu = self._extra_network('sigma_mu')
+            self.net_noise = self._extra_network('noise')
+
+    def _extra_network(self, name):
+        net = self.model_to_device(build_network(self.opt[f'network_{name}']))
+        path = self.opt['path'].get(f'pretrain_network_{name}')
+        if path is not None:
+            self.load_network(net, path, self.opt['path'].get(f'strict_load_{name}', True),
+                              self.opt['path'].get(f'param_key_{name}', 'params'))
+        return net
+
+    def setup_optimizers(self):
+        train_opt = self.opt['train']
+        nets = {'mu': [self.net_g], 'sigma': [self.net_sigma_mu, self.net_noise],
+                'joint': [self.net_g, self.net_sigma_mu, self.net_noise]}[self.stage]
+        params = [p for net in nets for p in net.parameters() if p.requires_grad]
+        optim_opt = dict(train_opt['optim_g'])
+        self.optimizer_g = self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
+        self.optimizers.append(self.optimizer_g)
+        self.cri_likelihood = build_loss(train_opt['likelihood_opt']).to(self.device) \
+            if train_opt.get('likelihood_opt') else None
+        if self.stage == 'mu' and self.cri_pix is None:
+            raise ValueError('dbsn.stage mu needs train.pixel_opt (MSE between mu and the noisy image).')
+        if self.stage != 'mu' and self.cri_likelihood is None:
+            raise ValueError(f'dbsn.stage {self.stage} needs train.likelihood_opt (DBSNLikelihoodLoss).')
+
+    def covariances(self, y, mu, feat):
+        """``Sigma_mu`` and ``Sigma_n``: per-channel variances ``(B, C, H|1, W|1)`` or matrices ``(B, H, W, 3, 3)``."""
+        sig = self.net_sigma_mu(feat)
+        if self.noise_model == 'multivariate':
+            lower = upper_triangular(sig)
+            cov_mu = (lower @ lower.transpose(-1, -2)).mean((1, 2), keepdim=True).expand(-1, *y.shape[-2:], -1, -1)
+            p = upper_triangular(self.net_noise(y))
+            cov_n = (p @ p.transpose(-1, -2)).mean((1, 2), keepdim=True)
+            return cov_mu, cov_n
+        cov_mu = sig**2
+        est = self.net_noise(mu if self.noise_model == 'hetero' else y)
+        if self.noise_model == 'awgn':
+            est = est.mean((2, 3), keepdim=True)
+        return cov_mu, (F.softplus(est - 4) + 1e-3)**2
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        loss_dict = OrderedDict()
+        with self.autocast():
+            mu, feat = self.net_g(self.lq)
+            if self.stage == 'mu':
+                loss = self.cri_pix(mu.float(), self.lq)
+                loss_dict['l_pix'] = loss
+            else:
+                if self.stage == 'sigma':
+                    mu, feat = mu.detach(), feat.detach()
+                cov_mu, cov_n = self.covariances(self.lq, mu.float(), feat.float())
+                loss = self.cri_likelihood(self.lq, mu.float(), cov_mu, cov_n)
+                loss_dict['l_nll'] = loss
+        self.backward_and_step(loss, self.optimizer_g)
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    # ----------------------------------------------------------------------------- testing
+    def test(self):
+        nets = (self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g, self.net_sigma_mu, self.net_noise)
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        with torch.no_grad():
+            mu, feat = nets[0](self.lq)
+            cov_mu, cov_n = self.covariances(self.lq, mu, feat)
+            self.output_mu = mu
+            self.output = bayes_fusion(self.lq, mu, cov_mu, cov_n, self.gamma)
+        for net, mode in zip(nets, modes):
+            net.train(mode)
+
+    def get_current_visuals(self):
+        out = super().get_current_visuals()
+        if hasattr(self, 'output_mu'):
+            out['mu'] = self.output_mu.detach().cpu()
+        return out
+
+    def save(self, epoch, current_iter):
+        super().save(epoch, current_iter)
+        self.save_network(self.net_sigma_mu, 'net_sigma_mu', current_iter)
+        self.save_network(self.net_noise, 'net_noise', current_iter)
+
+    def _clear_batch(self):
+        super()._clear_batch()
+        if hasattr(self, 'output_mu'):
+            del self.output_mu
