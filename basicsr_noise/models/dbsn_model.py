@@ -23,6 +23,32 @@ def upper_triangular(values):
     return mat
 
 
+def dbsn_noise_covariance(noise_model, net_noise, y, mu):
+    """DBSN's noise covariance from CNN_est: variances ``(B, C, 1|H, 1|W)`` or matrices ``(B, 1, 1, 3, 3)``."""
+    if noise_model == 'multivariate':
+        p = upper_triangular(net_noise(y))
+        return (p @ p.transpose(-1, -2)).mean((1, 2), keepdim=True)
+    est = net_noise(mu if noise_model == 'hetero' else y)
+    if noise_model == 'awgn':
+        est = est.mean((2, 3), keepdim=True)
+    return (F.softplus(est - 4) + 1e-3)**2
+
+
+def dbsn_covariances(noise_model, net_sigma_mu, net_noise, y, mu, feat):
+    """DBSN's ``Sigma_mu`` (from the sigma_mu head) and ``Sigma_n`` (:func:`dbsn_noise_covariance`).
+
+    ``Sigma_mu`` is per-channel variances ``(B, C, H, W)``, or for the multivariate model matrices
+    ``(B, H, W, 3, 3)`` averaged over the image.
+    """
+    sig = net_sigma_mu(feat)
+    if noise_model == 'multivariate':
+        lower = upper_triangular(sig)
+        cov_mu = (lower @ lower.transpose(-1, -2)).mean((1, 2), keepdim=True).expand(-1, *y.shape[-2:], -1, -1)
+    else:
+        cov_mu = sig**2
+    return cov_mu, dbsn_noise_covariance(noise_model, net_noise, y, mu)
+
+
 @MODEL_REGISTRY.register()
 class DBSNModel(NoiseBaseModel):
     """Unpaired Learning of Deep Image Denoising (Wu et al., ECCV 2020): D-BSN with its noise model.
@@ -115,19 +141,8 @@ class DBSNModel(NoiseBaseModel):
             raise ValueError(f'dbsn.stage {self.stage} needs train.likelihood_opt (DBSNLikelihoodLoss).')
 
     def covariances(self, y, mu, feat):
-        """``Sigma_mu`` and ``Sigma_n``: per-channel variances ``(B, C, H|1, W|1)`` or matrices ``(B, H, W, 3, 3)``."""
-        sig = self.net_sigma_mu(feat)
-        if self.noise_model == 'multivariate':
-            lower = upper_triangular(sig)
-            cov_mu = (lower @ lower.transpose(-1, -2)).mean((1, 2), keepdim=True).expand(-1, *y.shape[-2:], -1, -1)
-            p = upper_triangular(self.net_noise(y))
-            cov_n = (p @ p.transpose(-1, -2)).mean((1, 2), keepdim=True)
-            return cov_mu, cov_n
-        cov_mu = sig**2
-        est = self.net_noise(mu if self.noise_model == 'hetero' else y)
-        if self.noise_model == 'awgn':
-            est = est.mean((2, 3), keepdim=True)
-        return cov_mu, (F.softplus(est - 4) + 1e-3)**2
+        """``Sigma_mu`` and ``Sigma_n`` of this model (see :func:`dbsn_covariances`)."""
+        return dbsn_covariances(self.noise_model, self.net_sigma_mu, self.net_noise, y, mu, feat)
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
