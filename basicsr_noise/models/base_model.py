@@ -257,12 +257,20 @@ class NoiseBaseModel(SRModel):
             save_dict['meta'] = {'network_' + net_label[len('net_'):]: _to_plain(network_opt)}
         atomic_torch_save(save_dict, save_path)
 
+    def init_noise_generator(self):
+        """``self.noise_generator``: a generator on the model's device for the noise a model draws in training,
+        seeded ``manual_seed + rank`` and kept in the training state, so that a resumed run draws the same noise."""
+        self.noise_generator = torch.Generator(device=self.device)
+        self.noise_generator.manual_seed(rank_seed(self.opt))
+
     def extra_training_state(self):
         """Model-specific pieces of the training state (generators, queues, ...): a dict of tensors/primitives."""
-        return {}
+        return {'noise_generator': self.noise_generator.get_state()} if hasattr(self, 'noise_generator') else {}
 
     def load_extra_training_state(self, extra):
         """Restore what :meth:`extra_training_state` returned."""
+        if 'noise_generator' in extra and hasattr(self, 'noise_generator'):
+            self.noise_generator.set_state(extra['noise_generator'].cpu())
 
     @master_only
     def save_training_state(self, epoch, current_iter):

@@ -5,7 +5,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from collections import OrderedDict
 
 from basicsr_noise.utils.bayes_fusion import bayes_fusion
-from .base_model import NoiseBaseModel, rank_seed
+from .base_model import NoiseBaseModel
 from .dbsn_model import NOISE_MODELS, dbsn_covariances, dbsn_noise_covariance
 
 DISTILL_KEYS = {'noise_model', 'gamma', 'noisy_ratio', 'noisy_weight', 'clean_weight', 'kappa'}
@@ -57,8 +57,7 @@ class DBSNDistillModel(NoiseBaseModel):
             self.load_network(net, path, True, opt['path'].get(f'param_key_{name}', 'params'))
             nets.append(net.eval().requires_grad_(False))
         self.teacher, self.teacher_sigma_mu, self.teacher_noise = nets
-        self.noise_generator = torch.Generator(device=self.device)
-        self.noise_generator.manual_seed(rank_seed(opt))
+        self.init_noise_generator()
 
     @classmethod
     def check_options(cls, opt):
@@ -115,10 +114,3 @@ class DBSNDistillModel(NoiseBaseModel):
         self.log_dict = self.reduce_loss_dict(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
-
-    def extra_training_state(self):
-        return {'noise_generator': self.noise_generator.get_state()}
-
-    def load_extra_training_state(self, extra):
-        if 'noise_generator' in extra:
-            self.noise_generator.set_state(extra['noise_generator'].cpu())

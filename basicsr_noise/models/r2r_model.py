@@ -3,7 +3,7 @@ import torch
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from basicsr_noise.noise import draw_gaussian_noise, noise_std_map
-from .base_model import NoiseBaseModel, rank_seed
+from .base_model import NoiseBaseModel
 
 R2R_KEYS = {'alpha', 'noise', 'test_samples', 'test_alpha', 'test_batch', 'val_seed'}
 NOISE_KEYS = {'awgn': {'type', 'sigma'}, 'nlf': {'type', 'a', 'b'}, 'dataset': {'type'}}
@@ -65,8 +65,7 @@ class R2RModel(NoiseBaseModel):
         self.test_alpha = float(r2r.get('test_alpha', self.alpha))
         self.test_batch = int(r2r.get('test_batch', 8))
         self.val_seed = int(r2r.get('val_seed', 0))
-        self.noise_generator = torch.Generator(device=self.device)
-        self.noise_generator.manual_seed(rank_seed(opt))
+        self.init_noise_generator()
         self.val_generator = torch.Generator(device=self.device)
 
     @classmethod
@@ -140,10 +139,3 @@ class R2RModel(NoiseBaseModel):
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         self.val_generator.manual_seed(self.val_seed)
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
-
-    def extra_training_state(self):
-        return {'noise_generator': self.noise_generator.get_state()}
-
-    def load_extra_training_state(self, extra):
-        if 'noise_generator' in extra:
-            self.noise_generator.set_state(extra['noise_generator'].cpu())

@@ -1,8 +1,7 @@
-import torch
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from basicsr_noise.noise import build_noise
-from .base_model import NoiseBaseModel, rank_seed
+from .base_model import NoiseBaseModel
 
 
 @MODEL_REGISTRY.register()
@@ -20,8 +19,7 @@ class SynthNoiseDenoiserModel(NoiseBaseModel):
         train_set = (opt.get('datasets') or {}).get('train') or {}
         noise_opt = opt.get('noise_opt') or train_set.get('noise_opt')
         self.noise = build_noise(noise_opt) if noise_opt else None
-        self.noise_generator = torch.Generator(device=self.device)
-        self.noise_generator.manual_seed(rank_seed(opt))
+        self.init_noise_generator()
 
     def feed_data(self, data):
         self.gt = data['gt'].to(self.device)
@@ -31,10 +29,3 @@ class SynthNoiseDenoiserModel(NoiseBaseModel):
             raise KeyError('The batch has no lq and the options give no noise_opt to synthesise it from.')
         else:
             self.lq = self.noise(self.gt, self.noise_generator).noisy
-
-    def extra_training_state(self):
-        return {'noise_generator': self.noise_generator.get_state()}
-
-    def load_extra_training_state(self, extra):
-        if 'noise_generator' in extra:
-            self.noise_generator.set_state(extra['noise_generator'].cpu())
