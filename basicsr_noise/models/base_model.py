@@ -1,3 +1,4 @@
+import difflib
 import inspect
 import numpy as np
 import random
@@ -306,6 +307,15 @@ class NoiseBaseModel(SRModel):
             if rng.get('cuda') is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all([s.cpu() for s in rng['cuda']])
         self.load_extra_training_state(resume_state.get('extra') or {})
+
+
+def check_known_keys(section, where, known):
+    """Raise ``ValueError`` for the first key of an option section that is not in ``known``, with a suggestion."""
+    for key in section or {}:
+        if key not in known:
+            hint = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f' Did you mean {hint[0]!r}?' if hint else ''
+            raise ValueError(f'Unknown option {where}.{key}.{hint} Known keys: {", ".join(sorted(known))}.')
 
 
 def rank_seed(opt):

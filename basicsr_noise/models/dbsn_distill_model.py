@@ -5,7 +5,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from collections import OrderedDict
 
 from basicsr_noise.utils.bayes_fusion import bayes_fusion
-from .base_model import NoiseBaseModel
+from .base_model import NoiseBaseModel, check_known_keys
 from .dbsn_model import NOISE_MODELS, dbsn_covariances, dbsn_noise_covariance
 
 DISTILL_KEYS = {'noise_model', 'gamma', 'noisy_ratio', 'noisy_weight', 'clean_weight', 'kappa'}
@@ -62,9 +62,7 @@ class DBSNDistillModel(NoiseBaseModel):
     @classmethod
     def check_options(cls, opt):
         distill = opt.get('distill') or {}
-        unknown = set(distill) - DISTILL_KEYS
-        if unknown:
-            raise ValueError(f'Unknown option distill.{sorted(unknown)[0]}; known: {", ".join(sorted(DISTILL_KEYS))}.')
+        check_known_keys(distill, 'distill', DISTILL_KEYS)
         if distill.get('noise_model', 'awgn') not in NOISE_MODELS:
             raise ValueError(f'distill.noise_model must be one of {NOISE_MODELS}, got {distill["noise_model"]!r}.')
         if not 0 <= float(distill.get('noisy_ratio', 0.125)) <= 1:

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from torch.nn import functional as F
 
 from basicsr_noise.utils.bayes_fusion import bayes_fusion
-from .base_model import NoiseBaseModel
+from .base_model import NoiseBaseModel, check_known_keys
 
 DBSN_KEYS = {'noise_model', 'stage', 'gamma'}
 NOISE_MODELS = ('awgn', 'hetero', 'multivariate')
@@ -79,9 +79,7 @@ class DBSNModel(NoiseBaseModel):
     @classmethod
     def check_options(cls, opt):
         dbsn = opt.get('dbsn') or {}
-        unknown = set(dbsn) - DBSN_KEYS
-        if unknown:
-            raise ValueError(f'Unknown option dbsn.{sorted(unknown)[0]}; known: {", ".join(sorted(DBSN_KEYS))}.')
+        check_known_keys(dbsn, 'dbsn', DBSN_KEYS)
         if dbsn.get('noise_model', 'awgn') not in NOISE_MODELS:
             raise ValueError(f'dbsn.noise_model must be one of {NOISE_MODELS}, got {dbsn["noise_model"]!r}.')
         if dbsn.get('stage', 'joint') not in STAGES:

@@ -1,18 +1,11 @@
-import difflib
 import torch
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from basicsr_noise.noise import draw_gaussian_noise, noise_std_map
-from .base_model import NoiseBaseModel
+from .base_model import NoiseBaseModel, check_known_keys
 
 R2R_KEYS = {'alpha', 'noise', 'test_samples', 'test_alpha', 'test_batch', 'val_seed'}
 NOISE_KEYS = {'awgn': {'type', 'sigma'}, 'nlf': {'type', 'a', 'b'}, 'dataset': {'type'}}
-
-
-def _unknown_key_error(where, key, known):
-    hint = difflib.get_close_matches(key, sorted(known), n=1)
-    hint = f' Did you mean {hint[0]!r}?' if hint else ''
-    return ValueError(f'Unknown option {where}.{key}.{hint} Known keys: {", ".join(sorted(known))}.')
 
 
 def recorrupt(y, std, alpha, generator=None):
@@ -73,9 +66,7 @@ class R2RModel(NoiseBaseModel):
         r2r = opt.get('r2r')
         if not isinstance(r2r, dict):
             raise ValueError('R2RModel needs a top-level "r2r" section with at least alpha and noise.')
-        for key in r2r:
-            if key not in R2R_KEYS:
-                raise _unknown_key_error('r2r', key, R2R_KEYS)
+        check_known_keys(r2r, 'r2r', R2R_KEYS)
         for key in ('alpha', 'noise'):
             if key not in r2r:
                 raise ValueError(f'Missing option r2r.{key}.')
@@ -85,9 +76,7 @@ class R2RModel(NoiseBaseModel):
         noise_type = noise.get('type') if isinstance(noise, dict) else None
         if noise_type not in NOISE_KEYS:
             raise ValueError(f'r2r.noise.type must be one of {sorted(NOISE_KEYS)}, got {noise_type!r}.')
-        for key in noise:
-            if key not in NOISE_KEYS[noise_type]:
-                raise _unknown_key_error('r2r.noise', key, NOISE_KEYS[noise_type])
+        check_known_keys(noise, 'r2r.noise', NOISE_KEYS[noise_type])
         for key in NOISE_KEYS[noise_type] - {'type'}:
             if key not in noise:
                 raise ValueError(f'Missing option r2r.noise.{key} for noise type {noise_type}.')
