@@ -72,6 +72,18 @@ def test_unpaired_dataset_pairs_unrelated_images(tiny_data):
     assert len(names) == 2 and all('val/clean' in n for n in names)
 
 
+def test_unpaired_dataset_can_synthesise_its_noisy_side(tiny_data):
+    opt = {'name': 'u', 'phase': 'train', 'dataroot_lq': str(tiny_data / 'val' / 'clean'),
+           'dataroot_gt': str(tiny_data / 'val' / 'clean'), 'gt_size': 32}
+    plain = UnpairedCleanNoisyDataset(opt)
+    noisy = UnpairedCleanNoisyDataset(dict(opt, noise_opt={'type': 'AWGNNoise', 'sigma': 25}))
+    a, b = plain[SampleIndex(0, 5)], noisy[SampleIndex(0, 5)]
+    assert a['lq_path'] == b['lq_path'] and torch.equal(a['gt'], b['gt'])  # same crops, only the noise is added
+    assert (b['lq'] - a['lq']).std().item() == pytest.approx(25 / 255., rel=0.2)
+    assert torch.equal(noisy[SampleIndex(0, 5)]['lq'], b['lq'])
+    assert not torch.equal(noisy[SampleIndex(0, 6)]['lq'], b['lq'])  # fresh noise in every draw
+
+
 def test_noise_reference_synthetic_mode_shares_the_noise_parameters(tiny_data):
     opt = _clean_opt(tiny_data, noise_opt={'type': 'AWGNNoise', 'sigma': [5, 50]}, gt_size=32, use_hflip=False)
     dataset = NoiseReferenceDataset(opt)

@@ -76,6 +76,8 @@ class UnpairedCleanNoisyDataset(data.Dataset):
     Args:
         opt (dict): ``dataroot_lq`` (noisy) and ``dataroot_gt`` (clean) folders or LMDBs, each with its own
             names; ``io_backend``, ``color``, ``gt_size``, ``use_hflip``, ``use_rot``, ``seed``.
+            ``noise_opt`` (optional): a noise model of ``basicsr_noise.noise``; the ``dataroot_lq`` images are then
+            clean and receive fresh noise in every draw (synthetic experiments without writing noisy copies).
     """
 
     def __init__(self, opt):
@@ -91,6 +93,7 @@ class UnpairedCleanNoisyDataset(data.Dataset):
             self.lq.check_min_size(opt['gt_size'])
             self.gt.check_min_size(opt['gt_size'])
         self.seed = int(opt.get('seed', 0))
+        self.noise = build_noise(opt['noise_opt']) if opt.get('noise_opt') else None
 
     def __len__(self):
         return len(self.lq)
@@ -102,6 +105,8 @@ class UnpairedCleanNoisyDataset(data.Dataset):
         lq = _crop_augment(self.opt, [self.lq.read(lq_name)], rng, self.train)[0]
         gt = _crop_augment(self.opt, [self.gt.read(gt_name)], rng, self.train)[0]
         lq, gt = img2tensor([lq, gt], bgr2rgb=not self.lq.grey, float32=True)
+        if self.noise is not None:
+            lq = self.noise(lq[None], _generator(rng)).noisy[0]
         return {'lq': lq, 'gt': gt, 'lq_path': self.lq.path(lq_name), 'gt_path': self.gt.path(gt_name)}
 
 
