@@ -1,4 +1,4 @@
-# Quick start: `make demo` (train R2R on the embedded demo data) and `make test` (the test suite).
+# Quick start: `make demo` (train R2R and DBSN on the embedded demo data) and `make test` (the test suite).
 # Each target creates .venv if missing and installs the pinned stack into it.
 PYTHON ?= python3
 VENV := .venv

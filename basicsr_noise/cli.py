@@ -206,8 +206,9 @@ def build_parser():
     p.add_argument('--overwrite', action='store_true', help='Replace an existing output.')
     p.set_defaults(func=cmd_make_lmdb)
 
-    p = sub.add_parser('demo', help='Build the embedded demo data, train R2R on CPU, validate and report.')
+    p = sub.add_parser('demo', help='Build the embedded demo data, train R2R and DBSN on CPU, test and report.')
     p.add_argument('--root', default='.', help='Folder for datasets/demo, experiments/ and results/.')
+    p.add_argument('--method', choices=['all', 'r2r', 'dbsn'], default='all', help='Which demo. Default: all.')
     p.add_argument('--iters', type=int, default=None, help='Override the number of training iterations.')
     p.set_defaults(func=cmd_demo)
     return parser

@@ -1,9 +1,9 @@
-"""The embedded demo: data from images bundled with scikit-image, R2R trained on CPU through BasicSR, a report.
+"""The embedded demo: data from images bundled with scikit-image, R2R and DBSN trained on CPU through BasicSR.
 
 ``basicsr-noise demo`` (``make demo``) builds ``datasets/demo`` (noisy-only training images and held-out
 noisy/clean validation pairs with AWGN sigma 25 at fixed seeds), runs ``basicsr train`` and ``basicsr test`` with
 ``options/demo/*.yml`` in subprocesses (exactly what a user types), and prints the PSNR of the noisy inputs and of
-the denoised outputs.
+the denoised outputs of each method.
 """
 import cv2
 import numpy as np
@@ -21,6 +21,8 @@ DEMO_VAL = ('chelsea', 'motorcycle')
 DEMO_SIGMA = 25
 DEMO_SEED = 2021
 MAX_SIDE = 512
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO_OPTIONS = osp.join(REPO, 'options', 'demo')
 
 
 def bundled_image(name):
@@ -76,47 +78,88 @@ def _read_rgb(path):
     return img
 
 
-def report(folder, result_folder):
-    """PSNR of noisy inputs and denoised outputs against the clean validation images."""
+def report(folder, result_folder, suffix, extra=()):
+    """PSNR of the noisy inputs, the denoised outputs and extra outputs (``<name>_<suffix>_<extra>.png``)."""
     rows = []
     for name in DEMO_VAL:
         clean = _read_rgb(osp.join(folder, 'val', 'clean', f'{name}.png'))
-        noisy = _read_rgb(osp.join(folder, 'val', 'noisy', f'{name}.png'))
-        denoised = _read_rgb(osp.join(result_folder, f'{name}_R2R_demo.png'))
-        rows.append((name, calculate_psnr(noisy, clean, 0), calculate_psnr(denoised, clean, 0)))
+        outputs = [_read_rgb(osp.join(folder, 'val', 'noisy', f'{name}.png'))]
+        outputs += [_read_rgb(osp.join(result_folder, f'{name}_{suffix}{tail}.png'))
+                    for tail in ['', *(f'_{key}' for key in extra)]]
+        rows.append((name, *(calculate_psnr(img, clean, 0) for img in outputs)))
     return rows
 
 
+def print_report(title, columns, rows):
+    print(f'\n{title}, PSNR in dB against the clean images:')
+    print(f'{"image":<12}' + ''.join(f'{c:>10}' for c in columns))
+    for name, *values in rows:
+        print(f'{name:<12}' + ''.join(f'{v:10.2f}' for v in values))
+    means = [float(np.mean(col)) for col in list(zip(*rows))[1:]]
+    print(f'{"mean":<12}' + ''.join(f'{v:10.2f}' for v in means))
+    return means
+
+
+def _data_overrides(folder, phase):
+    keys = {'train': ('train', 'val'), 'test': ('test', )}[phase]
+    out = []
+    for key in keys:
+        if key == 'train':
+            out.append(f'datasets:train:dataroot_lq={folder}/train/noisy')
+        else:
+            out += [f'datasets:{key}:dataroot_lq={folder}/val/noisy', f'datasets:{key}:dataroot_gt={folder}/val/clean']
+    return out
+
+
+def _run(cli, verb, opt_file, overrides, root):
+    print(f'$ basicsr {verb} -opt {osp.relpath(opt_file, REPO)}' + (' --force_yml ...' if overrides else ''),
+          flush=True)
+    subprocess.run(cli + [verb, '-opt', opt_file, '--force_yml', *overrides], cwd=root, check=True)
+
+
+def _iters(args):
+    return [f'train:total_iter={args.iters}'] if args.iters else []
+
+
+def demo_r2r(args, root, folder, cli):
+    """R2R: one training run on the noisy images, then ``basicsr test`` with 8 recorruptions averaged."""
+    _run(cli, 'train', osp.join(DEMO_OPTIONS, 'r2r_demo.yml'), _data_overrides(folder, 'train') + _iters(args), root)
+    weights = osp.join(root, 'experiments', 'R2R_demo', 'models', 'net_g_latest.pth')
+    _run(cli, 'test', osp.join(DEMO_OPTIONS, 'r2r_demo_test.yml'),
+         _data_overrides(folder, 'test') + [f'path:pretrain_network_g={weights}'], root)
+    rows = report(folder, osp.join(root, 'results', 'R2R_demo_test', 'visualization', 'demo_val'), 'R2R_demo')
+    return print_report('R2R demo (trained on noisy images only)', ('noisy', 'denoised'), rows)
+
+
+def demo_dbsn(args, root, folder, cli):
+    """DBSN: blind-spot pre-training of mu, joint training with the likelihood, then Bayes-fused testing."""
+    train_opt = osp.join(DEMO_OPTIONS, 'dbsn_demo.yml')
+    _run(cli, 'train', train_opt,
+         _data_overrides(folder, 'train') + ['dbsn:stage=mu', 'name=DBSN_demo_mu'] + _iters(args), root)
+    mu_weights = osp.join(root, 'experiments', 'DBSN_demo_mu', 'models', 'net_g_latest.pth')
+    _run(cli, 'train', train_opt,
+         _data_overrides(folder, 'train') + [f'path:pretrain_network_g={mu_weights}'] + _iters(args), root)
+    models = osp.join(root, 'experiments', 'DBSN_demo', 'models')
+    _run(cli, 'test', osp.join(DEMO_OPTIONS, 'dbsn_demo_test.yml'), _data_overrides(folder, 'test') + [
+        f'path:pretrain_network_{key}={models}/net_{key}_latest.pth' for key in ('g', 'sigma_mu', 'noise')
+    ], root)
+    rows = report(folder, osp.join(root, 'results', 'DBSN_demo_test', 'visualization', 'demo_val'), 'DBSN_demo',
+                  extra=('mu', ))
+    return print_report('DBSN demo (trained on noisy images only)', ('noisy', 'fused', 'D-BSN mu'), rows)
+
+
+DEMOS = {'r2r': demo_r2r, 'dbsn': demo_dbsn}
+
+
 def run_demo(args):
+    """Run the demos of ``args.method`` (``r2r``, ``dbsn`` or ``all``); returns ``{method: mean PSNRs}``."""
     root = osp.abspath(args.root)
     start = time.time()
     folder = build_demo_data(root)
     print(f'Demo data: {folder} (train: {len(DEMO_TRAIN)} noisy-only images; val: {len(DEMO_VAL)} pairs; '
           f'AWGN sigma {DEMO_SIGMA})', flush=True)
-    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    train_opt = osp.join(repo, 'options', 'demo', 'r2r_demo.yml')
-    test_opt = osp.join(repo, 'options', 'demo', 'r2r_demo_test.yml')
     cli = [sys.executable, '-m', 'basicsr_noise']
-    train_cmd = cli + ['train', '-opt', train_opt, '--force_yml', f'datasets:train:dataroot_lq={folder}/train/noisy',
-                       f'datasets:val:dataroot_lq={folder}/val/noisy', f'datasets:val:dataroot_gt={folder}/val/clean']
-    if args.iters:
-        train_cmd.append(f'train:total_iter={args.iters}')
-    print('$ basicsr train -opt options/demo/r2r_demo.yml', flush=True)
-    subprocess.run(train_cmd, cwd=root, check=True)
-    weights = osp.join(root, 'experiments', 'R2R_demo', 'models', 'net_g_latest.pth')
-    test_cmd = cli + ['test', '-opt', test_opt, '--force_yml', f'datasets:test:dataroot_lq={folder}/val/noisy',
-                      f'datasets:test:dataroot_gt={folder}/val/clean', f'path:pretrain_network_g={weights}']
-    print('$ basicsr test -opt options/demo/r2r_demo_test.yml', flush=True)
-    subprocess.run(test_cmd, cwd=root, check=True)
-
-    result_folder = osp.join(root, 'results', 'R2R_demo_test', 'visualization', 'demo_val')
-    rows = report(folder, result_folder)
-    print('\nR2R demo (trained on noisy images only), PSNR in dB against the clean images:')
-    print(f'{"image":<12}{"noisy":>8}{"denoised":>10}{"gain":>8}')
-    for name, p_noisy, p_out in rows:
-        print(f'{name:<12}{p_noisy:8.2f}{p_out:10.2f}{p_out - p_noisy:8.2f}')
-    mean_noisy = float(np.mean([r[1] for r in rows]))
-    mean_out = float(np.mean([r[2] for r in rows]))
-    print(f'{"mean":<12}{mean_noisy:8.2f}{mean_out:10.2f}{mean_out - mean_noisy:8.2f}')
-    print(f'Denoised images: {result_folder}\nTotal time: {time.time() - start:.0f} s')
-    return mean_noisy, mean_out
+    methods = list(DEMOS) if args.method == 'all' else [args.method]
+    results = {method: DEMOS[method](args, root, folder, cli) for method in methods}
+    print(f'\nResults: {osp.join(root, "results")}\nTotal time: {time.time() - start:.0f} s')
+    return results

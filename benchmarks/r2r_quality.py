@@ -21,23 +21,10 @@ import torch
 import yaml
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
+from bench_images import TEST, TRAIN, centre_crop, grey_image
 from os import path as osp
-from skimage import color
-from skimage import data as skdata
 
-TRAIN = ('astronaut', 'camera', 'coffee', 'rocket', 'brick', 'gravel', 'grass', 'hubble_deep_field')
-TEST = ('chelsea', 'coins', 'motorcycle', 'immunohistochemistry')
 SIGMA = 25
-
-
-def grey_image(name):
-    img = skdata.stereo_motorcycle()[0] if name == 'motorcycle' else getattr(skdata, name)()
-    if img.ndim == 3:
-        img = (color.rgb2gray(img[..., :3]) * 255).round().astype(np.uint8)
-    scale = 256 / max(img.shape)
-    if scale < 1:
-        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    return img
 
 
 def build_data(root, seed=0):
@@ -46,8 +33,7 @@ def build_data(root, seed=0):
         for name in names:
             clean = grey_image(name)
             if split == 'test':  # centre 160x160 crops keep the 50-pass test short on a CPU
-                h, w = clean.shape
-                clean = clean[(h - 160) // 2:(h - 160) // 2 + 160, (w - 160) // 2:(w - 160) // 2 + 160]
+                clean = centre_crop(clean, 160)
             noisy = np.clip(np.round(clean + rng.normal(0, SIGMA, clean.shape)), 0, 255).astype(np.uint8)
             for kind, img in (('clean', clean), ('noisy', noisy)):
                 os.makedirs(osp.join(root, split, kind), exist_ok=True)

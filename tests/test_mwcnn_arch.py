@@ -29,5 +29,8 @@ def test_mwcnn_starts_near_identity_is_residual_and_checks_sizes():
                 m.weight.zero_()  # zero last layer: the wavelet-domain residual returns the input
         x = torch.rand(1, 1, 16, 24)
         torch.testing.assert_close(net(x), x)
-    with pytest.raises(ValueError, match='divisible by 8'):
-        net(torch.rand(1, 1, 12, 16))
+        odd = torch.rand(1, 1, 13, 21)
+        torch.testing.assert_close(net(odd), odd)  # padded to multiples of 8 and cropped back
+        trained = MWCNN(num_in_ch=1, feats=(8, 16, 16))
+        padded = torch.nn.functional.pad(odd, (0, 3, 0, 3), mode='reflect')
+        torch.testing.assert_close(trained(odd), trained(padded)[..., :13, :21])

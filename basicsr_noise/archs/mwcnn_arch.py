@@ -1,6 +1,7 @@
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn as nn
+from torch.nn import functional as F
 
 
 def haar_dwt(x):
@@ -40,7 +41,7 @@ class MWCNN(nn.Module):
     Three Haar levels; per level four 3x3 convolutions (160 features at 1/2 resolution, 256 below), decoder
     features added to the encoder's wavelet features before each inverse transform, and a global residual in the
     wavelet domain. 16,145,892 trainable parameters (grey); the official code also counts its 32 fixed Haar filter
-    values. Height and width must be multiples of 8.
+    values. Inputs whose height or width is not a multiple of 8 are reflect-padded and the output cropped back.
 
     Args:
         num_in_ch (int): Image channels. Default: 1.
@@ -62,8 +63,9 @@ class MWCNN(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x):
-        if x.shape[-2] % 8 or x.shape[-1] % 8:
-            raise ValueError(f'MWCNN needs height and width divisible by 8, got {tuple(x.shape[-2:])}.')
+        h, w = x.shape[-2:]
+        if h % 8 or w % 8:
+            return self.forward(F.pad(x, (0, -w % 8, 0, -h % 8), mode='reflect'))[..., :h, :w]
         w1 = haar_dwt(x)
         e1 = self.enc1(w1)
         w2 = haar_dwt(e1)

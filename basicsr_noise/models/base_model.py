@@ -194,6 +194,8 @@ class NoiseBaseModel(SRModel):
 
             if save_img:
                 self._save_validation_image(metric_data['img'], img_name, dataset_name, current_iter)
+                for key, img in extra_images.items():
+                    self._save_validation_image(img, img_name, dataset_name, current_iter, tag=key)
             values = {}
             for name, metric_opt in metrics_opt.items():
                 if 'img2' not in metric_data and metric_needs_reference(metric_opt['type']):
@@ -231,12 +233,14 @@ class NoiseBaseModel(SRModel):
             if hasattr(self, attr):
                 delattr(self, attr)
 
-    def _save_validation_image(self, img, img_name, dataset_name, current_iter):
+    def _save_validation_image(self, img, img_name, dataset_name, current_iter, tag=None):
+        """BasicSR's file names; an extra result (``tag``, e.g. DBSN's ``mu``) gets ``_<tag>`` appended."""
+        tail = f'_{tag}' if tag else ''
         if self.opt['is_train']:
-            save_path = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
+            save_path = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}{tail}.png')
         else:
             suffix = self.opt['val'].get('suffix') or self.opt['name']
-            save_path = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+            save_path = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}{tail}.png')
         imwrite(img, save_path)
 
     # ------------------------------------------------------------------ checkpoints and training state
