@@ -117,7 +117,7 @@ def cmd_fit_nlf(args):
 
 def cmd_prepare(args):
     from basicsr_noise import prepare
-    needed = {'sidd': ['input'], 'sidd-val': ['noisy_mat'], 'demo': []}[args.dataset]
+    needed = {'sidd': ['input'], 'sidd-val': ['noisy_mat'], 'demo': [], 'camsim': []}[args.dataset]
     missing = [f'--{flag}' for flag in needed if getattr(args, flag) is None]
     if missing:
         raise ValueError(f'prepare {args.dataset} needs {", ".join(missing)}.')
@@ -127,6 +127,11 @@ def cmd_prepare(args):
     elif args.dataset == 'sidd-val':
         n = prepare.prepare_sidd_val(args.noisy_mat, args.gt_mat, args.output, args.overwrite, args.lmdb)
         print(f'Wrote {n} blocks to {args.output}.')
+    elif args.dataset == 'camsim':
+        from basicsr_noise.camsim import prepare_camsim
+        manifest = prepare_camsim(args.output, overwrite=args.overwrite)
+        print(f'Wrote {len(manifest["tiles"])} tiles of the simulated camera benchmark to {args.output} '
+              f'(settings {", ".join(manifest["settings"])}; parameters in camsim.json).')
     else:
         from basicsr_noise.demo import build_demo_data
         print(f'Demo data in {build_demo_data(os.path.abspath(args.output))}.')
@@ -141,6 +146,13 @@ def cmd_make_lmdb(args):
 def cmd_demo(args):
     from basicsr_noise.demo import run_demo
     run_demo(args)
+
+
+def cmd_pgap(args):
+    from basicsr_noise.pgap import run_pgap
+    from basicsr_noise.utils.option_check import apply_force_yml, load_options
+    opt = apply_force_yml(load_options(args.opt), args.force_yml)
+    run_pgap(opt, root=os.getcwd())
 
 
 def build_parser():
@@ -186,8 +198,9 @@ def build_parser():
     p.add_argument('--min_count', type=int, default=200, help='Pixels a bin needs to count. Default: 200.')
     p.set_defaults(func=cmd_fit_nlf)
 
-    p = sub.add_parser('prepare', help='Prepare a dataset: SIDD-Medium crops to LMDBs, SIDD validation blocks, demo.')
-    p.add_argument('dataset', choices=['sidd', 'sidd-val', 'demo'])
+    p = sub.add_parser('prepare', help='Prepare a dataset: SIDD-Medium crops to LMDBs, SIDD validation blocks, demo, '
+                       'the simulated camera benchmark (camsim).')
+    p.add_argument('dataset', choices=['sidd', 'sidd-val', 'demo', 'camsim'])
     p.add_argument('--input', help='sidd: the SIDD-Medium sRGB Data folder.')
     p.add_argument('--noisy_mat', help='sidd-val: ValidationNoisyBlocksSrgb.mat.')
     p.add_argument('--gt_mat', help='sidd-val: ValidationGtBlocksSrgb.mat (optional).')
@@ -211,6 +224,12 @@ def build_parser():
     p.add_argument('--method', choices=['all', 'r2r', 'dbsn'], default='all', help='Which demo. Default: all.')
     p.add_argument('--iters', type=int, default=None, help='Override the number of training iterations.')
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser('pgap', help='PSNR gap of a noise source: one denoiser trained on real pairs, one on the '
+                       'source, both tested on real pairs.')
+    p.add_argument('-opt', required=True, help='PGap option file (see basicsr_noise/pgap.py and docs/benchmarks.md).')
+    p.add_argument('--force_yml', nargs='+', default=None, help='Override options, e.g. pgap:recipe:total_iter=100')
+    p.set_defaults(func=cmd_pgap)
     return parser
 
 
