@@ -148,6 +148,14 @@ def cmd_demo(args):
     run_demo(args)
 
 
+def cmd_eval_noise(args):
+    from basicsr_noise.eval_noise import evaluate_noise, format_table
+    report = evaluate_noise(args.clean, args.real, args.fake, args.output, figures=not args.no_figures)
+    print(format_table(report))
+    print(f'Scores: {os.path.join(args.output, "eval_noise.json")}' +
+          ('' if args.no_figures else f'; figures: {os.path.join(args.output, "figures")}'))
+
+
 def cmd_pgap(args):
     from basicsr_noise.pgap import run_pgap
     from basicsr_noise.utils.option_check import apply_force_yml, load_options
@@ -224,6 +232,15 @@ def build_parser():
     p.add_argument('--method', choices=['all', 'r2r', 'dbsn'], default='all', help='Which demo. Default: all.')
     p.add_argument('--iters', type=int, default=None, help='Override the number of training iterations.')
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser('eval-noise', help='AKLD, KS and noise statistics of generated against real noisy images, '
+                       'with figures.')
+    p.add_argument('--clean', required=True, help='Folder of clean images.')
+    p.add_argument('--real', required=True, help='Folder of real noisy images (same names as the clean ones).')
+    p.add_argument('--fake', required=True, help='Folder of generated noisy images (same names).')
+    p.add_argument('--output', default='results/eval_noise', help='Output folder. Default: results/eval_noise.')
+    p.add_argument('--no_figures', action='store_true', help='Only the scores.')
+    p.set_defaults(func=cmd_eval_noise)
 
     p = sub.add_parser('pgap', help='PSNR gap of a noise source: one denoiser trained on real pairs, one on the '
                        'source, both tested on real pairs.')
