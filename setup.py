@@ -31,6 +31,7 @@ setup(
         'pyyaml>=5.4',
         'scikit-image>=0.21',
         'tqdm>=4.60',
+        'h5py>=3.0',  # the DND release is MATLAB v7.3 (HDF5)
         'setuptools',  # provides distutils, which basicsr 1.4.2 imports on Python >= 3.12
     ],
     extras_require={'test': ['pytest>=7', 'flake8>=5', 'isort>=5', 'yapf>=0.32', 'colour-demosaicing>=0.2']},

@@ -156,6 +156,30 @@ def cmd_eval_noise(args):
           ('' if args.no_figures else f'; figures: {os.path.join(args.output, "figures")}'))
 
 
+def cmd_submit(args):
+    from basicsr_noise import submission
+    denoiser = None
+    if args.results is None:
+        import torch
+
+        from basicsr_noise.inference import ModelDenoiser, NetworkDenoiser
+        device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        if args.opt:
+            denoiser = ModelDenoiser(args.opt, device, args.weights, args.param_key, args.tile, args.tile_overlap)
+        else:
+            denoiser = NetworkDenoiser(args.ckpt, device, args.param_key, args.tile, args.tile_overlap)
+    if args.benchmark == 'sidd':
+        if denoiser is not None and not args.noisy_mat:
+            raise ValueError('submit sidd with a model needs --noisy_mat (BenchmarkNoisyBlocksSrgb.mat).')
+        written = submission.submit_sidd(args.output, args.noisy_mat, denoiser, args.results, args.format)
+        print('Wrote ' + ', '.join(written) + ' (upload the CSV to kaggle.com/competitions/sidd-benchmark-srgb-psnr).')
+    else:
+        if denoiser is not None and not args.data:
+            raise ValueError('submit dnd with a model needs --data (the DND release: info.mat, images_srgb/).')
+        bundled = submission.submit_dnd(args.output, args.data, denoiser, args.results)
+        print(f'Wrote the DND crops to {args.output} and the 50 bundled files to {bundled}.')
+
+
 def cmd_pgap(args):
     from basicsr_noise.pgap import run_pgap
     from basicsr_noise.utils.option_check import apply_force_yml, load_options
@@ -241,6 +265,24 @@ def build_parser():
     p.add_argument('--output', default='results/eval_noise', help='Output folder. Default: results/eval_noise.')
     p.add_argument('--no_figures', action='store_true', help='Only the scores.')
     p.set_defaults(func=cmd_eval_noise)
+
+    p = sub.add_parser('submit', help='Write a SIDD (CSV/.mat) or DND (bundled .mat) benchmark submission from a '
+                       'model or a results folder.')
+    p.add_argument('benchmark', choices=['sidd', 'dnd'])
+    p.add_argument('--output', required=True, help='Output folder.')
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--opt', help='Option file of the model (its test-time procedure applies).')
+    src.add_argument('--ckpt', help='Checkpoint written by basicsr-noise (network options stored in it).')
+    src.add_argument('--results', help='Folder of denoised images: SIDD SS_BB.png, DND %%04d_%%02d.png.')
+    p.add_argument('--noisy_mat', help='sidd with a model: BenchmarkNoisyBlocksSrgb.mat.')
+    p.add_argument('--data', help='dnd with a model: the DND release folder (info.mat, images_srgb/).')
+    p.add_argument('--format', nargs='+', choices=['csv', 'mat'], default=['csv', 'mat'], help='sidd: which files.')
+    p.add_argument('--weights', help='With --opt: checkpoint to load instead of path.pretrain_network_g.')
+    p.add_argument('--param_key', default=None, help='params or params_ema. Default: params_ema if present.')
+    p.add_argument('--tile', type=int, default=None, help='Tile size. Default: no tiling.')
+    p.add_argument('--tile_overlap', type=int, default=32, help='Tile overlap in pixels. Default: 32.')
+    p.add_argument('--device', default=None, help='cpu, cuda or cuda:N. Default: cuda if available.')
+    p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser('pgap', help='PSNR gap of a noise source: one denoiser trained on real pairs, one on the '
                        'source, both tested on real pairs.')
