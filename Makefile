@@ -40,6 +40,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/r2r_quality.py
 	$(PY) benchmarks/r2r_speed.py
+	$(PY) benchmarks/dbsn_quality.py
+	$(PY) benchmarks/camsim_noise_eval.py
 	$(PY) benchmarks/noise_speed.py
 	$(PY) benchmarks/lmdb_speed.py
 	$(PY) benchmarks/noise_figure.py
