@@ -14,7 +14,7 @@ Training images and test images are disjoint images bundled with scikit-image (`
 float and unclipped, as in the paper's synthetic experiments; testing uses fixed-seed noise and PSNR of outputs
 clipped to [0, 1]. The CPU budget forces smaller networks than the paper's (stated in the JSON).
 
-    python benchmarks/dbsn_quality.py --iters 1500 --out docs/results/dbsn_quality.json
+    python benchmarks/dbsn_quality.py --iters 2000 --out docs/results/dbsn_quality.json
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
@@ -150,7 +150,7 @@ def evaluate(root, work, setting):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--iters', type=int, default=1500, help='Training budget of every denoiser.')
+    parser.add_argument('--iters', type=int, default=2000, help='Training budget of every denoiser.')
     parser.add_argument('--settings', nargs='+', default=list(NOISE), choices=list(NOISE))
     parser.add_argument('--work', default='benchmarks/_work/dbsn_quality')
     parser.add_argument('--out', default='docs/results/dbsn_quality.json')
