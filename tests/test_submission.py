@@ -114,6 +114,23 @@ def test_dnd_from_a_results_folder_and_missing_crops(tmp_path):
         bundle_dnd(tmp_path / 'out')
 
 
+def test_submit_sidd_cli_with_a_checkpoint(tmp_path):
+    from basicsr_noise.archs.dncnn_arch import R2RDnCNN
+    net_opt = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 8, 'num_layers': 3}
+    net = R2RDnCNN(num_in_ch=3, num_feat=8, num_layers=3).eval()
+    torch.save({'params': net.state_dict(), 'meta': {'network_g': net_opt}}, tmp_path / 'net_g.pth')
+    noisy = _blocks(1, 2)
+    scipy.io.savemat(tmp_path / 'noisy.mat', {'BenchmarkNoisyBlocksSrgb': noisy})
+    result = run_cli(['submit', 'sidd', '--ckpt', 'net_g.pth', '--noisy_mat', 'noisy.mat', '--output', 'sub',
+                      '--device', 'cpu'], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    x = torch.from_numpy(noisy[0, 1] / 255.).float().permute(2, 0, 1)[None]
+    with torch.no_grad():
+        expected = to_uint8(net(x)[0].permute(1, 2, 0))
+    np.testing.assert_array_equal(read_sidd_mat(tmp_path / 'sub' / 'SubmitSrgb.mat')[0, 1], expected)
+    np.testing.assert_array_equal(read_sidd_csv(tmp_path / 'sub' / 'SubmitSrgb.csv', 1, 2)[0, 1], expected)
+
+
 def test_submit_cli_needs_its_inputs(tmp_path):
     result = run_cli(['submit', 'sidd', '--output', 'o', '--ckpt', 'x.pth'], cwd=tmp_path)
     assert result.returncode != 0 and ('noisy_mat' in result.stderr or 'x.pth' in result.stderr)
