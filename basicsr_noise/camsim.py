@@ -49,11 +49,10 @@ def _params_of(sample):
     for key, value in sample.params.items():
         if key == 'nlf_index':  # an index into the one-setting model: the setting's name is stored instead
             continue
-        value = value[0]
         if key == 'pattern_index':
-            key, value = 'pattern', PATTERNS[int(value)]
-        out[key] = value.tolist() if torch.is_tensor(value) and value.dim() else value
-        out[key] = out[key].item() if torch.is_tensor(out[key]) else out[key]
+            out['pattern'] = PATTERNS[int(value[0])]
+        else:
+            out[key] = value[0].tolist()  # a number, or the 3x3 colour matrix as nested lists
     return out
 
 

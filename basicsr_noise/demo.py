@@ -101,14 +101,11 @@ def print_report(title, columns, rows):
 
 
 def _data_overrides(folder, phase):
-    keys = {'train': ('train', 'val'), 'test': ('test', )}[phase]
-    out = []
-    for key in keys:
-        if key == 'train':
-            out.append(f'datasets:train:dataroot_lq={folder}/train/noisy')
-        else:
-            out += [f'datasets:{key}:dataroot_lq={folder}/val/noisy', f'datasets:{key}:dataroot_gt={folder}/val/clean']
-    return out
+    """``--force_yml`` entries pointing an option file's datasets at the demo data (``train`` or ``test`` file)."""
+    pairs = [f'datasets:{{}}:dataroot_lq={folder}/val/noisy', f'datasets:{{}}:dataroot_gt={folder}/val/clean']
+    if phase == 'train':
+        return [f'datasets:train:dataroot_lq={folder}/train/noisy'] + [p.format('val') for p in pairs]
+    return [p.format('test') for p in pairs]
 
 
 def _run(cli, verb, opt_file, overrides, root):

@@ -32,13 +32,13 @@ import subprocess
 import sys
 import torch
 import yaml
-from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, imwrite, tensor2img
 from os import path as osp
 from tqdm import tqdm
 
 from basicsr_noise.data.image_source import ImageSource
+from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.noise import build_noise
 
 PGAP_RECIPE = {
@@ -142,11 +142,9 @@ def _train(opt_dict, root, log):
     return weights
 
 
-def evaluate_denoiser(network_opt, weights, test, device):
-    """Per-image PSNR (BasicSR convention) of a denoiser on test pairs; ``{name: psnr}``."""
-    net = build_network(dict(network_opt))
-    net.load_state_dict(torch.load(weights, map_location='cpu', weights_only=True)['params'])
-    net = net.to(device).eval()
+def evaluate_denoiser(weights, test, device):
+    """Per-image PSNR (BasicSR convention) of a trained checkpoint on test pairs; ``{name: psnr}``."""
+    net = NetworkDenoiser(weights, device)
     noisy = ImageSource(test['dataroot_lq'], 'disk', what='pgap.test.dataroot_lq')
     clean = ImageSource(test['dataroot_gt'], 'disk', names=noisy.names, what='pgap.test.dataroot_gt')
     scores = {}
@@ -178,7 +176,7 @@ def run_pgap(opt, root='.', log=print):
         'type': 'NoisyImageDataset', 'dataroot_lq': source_noisy, 'dataroot_gt': pgap['train']['dataroot_gt']
     }, recipe)
     weights = {'real': _train(real, root, log), 'source': _train(source, root, log)}
-    scores = {k: evaluate_denoiser(recipe['network_g'], w, pgap['test'], device) for k, w in weights.items()}
+    scores = {k: evaluate_denoiser(w, pgap['test'], device) for k, w in weights.items()}
     means = {k: float(np.mean(list(v.values()))) for k, v in scores.items()}
     result = {
         'name': opt['name'], 'psnr_real_trained': means['real'], 'psnr_source_trained': means['source'],

@@ -17,6 +17,7 @@ Rounding: SIDD blocks are ``round(clip(x, 0, 1) * 255)`` as uint8; DND crops sta
 import base64
 import csv
 import cv2
+import h5py
 import numpy as np
 import os
 import scipy.io
@@ -179,10 +180,6 @@ def bundle_dnd(folder, output=None):
 
 def dnd_crops(data_folder):
     """Yield ``(image, crop, noisy_crop)`` of the DND release: float32 RGB in [0, 1], image and crop from 1."""
-    try:
-        import h5py
-    except ImportError as e:  # pragma: no cover - h5py is a dependency; this guards partial installs
-        raise ImportError('Reading the DND release needs h5py (pip install h5py).') from e
     info_path = osp.join(data_folder, 'info.mat')
     if not osp.isfile(info_path):
         raise FileNotFoundError(f'DND: {info_path} does not exist (the folder of the DND release).')

@@ -19,9 +19,8 @@ from os import path as osp
 
 from basicsr_noise.camsim import camsim_noise_opt, prepare_camsim
 from basicsr_noise.eval_noise import evaluate_noise, noise_panel
-from basicsr_noise.noise import build_noise
 from basicsr_noise.noise.nlf import fit_nlf
-from basicsr_noise.pgap import run_pgap
+from basicsr_noise.pgap import materialise_source, run_pgap
 
 
 def _read_rgb_folder(folder):
@@ -45,16 +44,6 @@ def sources(camsim):
     }
 
 
-def generate(noise_opt, clean_dir, out_dir, seed=100):
-    os.makedirs(out_dir, exist_ok=True)
-    noise = build_noise(noise_opt)
-    names, clean = _read_rgb_folder(clean_dir)
-    for i, name in enumerate(names):
-        noisy = noise(clean[i:i + 1], torch.Generator().manual_seed(seed + i)).noisy[0]
-        img = (noisy.clamp(0, 1).permute(1, 2, 0).numpy() * 255.).round().astype(np.uint8)
-        cv2.imwrite(osp.join(out_dir, name), np.ascontiguousarray(img[..., ::-1]))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--iters', type=int, default=1500, help='PGap training iterations per denoiser.')
@@ -73,7 +62,7 @@ def main():
     panels = []
     for name, noise_opt in sources(camsim).items():
         fake = osp.join(work, 'generated', name)
-        generate(noise_opt, osp.join(camsim, 'test', 'clean'), fake)
+        materialise_source(noise_opt, osp.join(camsim, 'test', 'clean'), fake, seed=100)
         report = evaluate_noise(osp.join(camsim, 'test', 'clean'), osp.join(camsim, 'test', 'noisy'), fake,
                                 osp.join(work, 'eval', name), figures=False)
         opt = {'name': f'camsim_{name}', 'num_gpu': 0, 'manual_seed': 0, 'pgap': {
@@ -92,8 +81,7 @@ def main():
         clean, real, gen = (cv2.resize(cv2.imread(osp.join(d, tile)), None, fx=2, fy=2,
                                        interpolation=cv2.INTER_NEAREST)
                             for d in (osp.join(camsim, 'test', 'clean'), osp.join(camsim, 'test', 'noisy'), fake))
-        panel = noise_panel(clean, real, gen, {'akld': calculate(report, tile, 'akld'),
-                                               'ks': calculate(report, tile, 'ks')})
+        panel = noise_panel(clean, real, gen, report['images'][osp.splitext(tile)[0]])
         title = np.full((24, panel.shape[1], 3), 255, np.uint8)
         cv2.putText(title, f'source: {name}  (PGap {pgap["pgap"]:.2f} dB)', (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                     (0, 0, 0), 1, cv2.LINE_AA)
@@ -101,10 +89,6 @@ def main():
     os.makedirs(osp.dirname(osp.abspath(args.figure)), exist_ok=True)
     cv2.imwrite(args.figure, np.concatenate(panels, 0), [cv2.IMWRITE_JPEG_QUALITY, 90])
     save_results(results, args.out)
-
-
-def calculate(report, tile, key):
-    return report['images'][osp.splitext(tile)[0]][key]
 
 
 if __name__ == '__main__':

@@ -26,13 +26,13 @@ import sys
 import time
 import torch
 import yaml
-from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from bench_images import TEST, TRAIN, centre_crop, grey_image
 from benchmark_io import save_results
 from os import path as osp
 
+from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.noise import build_noise
 
 NOISE = {
@@ -102,12 +102,6 @@ def options(root, setting, run, iters):
     return opt
 
 
-def _load(net_opt, path):
-    net = build_network(dict(net_opt))
-    net.load_state_dict(torch.load(path, weights_only=True)['params'])
-    return net.eval()
-
-
 def make_test_pairs(root, setting):
     """Fixed-seed float noisy test images (unclipped) and their clean versions, as (1, 1, H, W) tensors."""
     noise = build_noise(NOISE[setting]['noise_opt'])
@@ -132,8 +126,11 @@ def evaluate(root, work, setting):
     dbsn_opt['path'].update({f'pretrain_network_{k}': osp.join(models, f'net_{k}_latest.pth')
                              for k in ('g', 'sigma_mu', 'noise')})
     dbsn = build_model(dbsn_opt)
-    students = {k: _load(STUDENT_ARCH, osp.join(work, 'experiments', f'{setting}_{run}', 'models', 'net_g_latest.pth'))
-                for k, run in (('n2c', 'n2c'), ('distilled', 'distill'))}
+    students = {
+        k: NetworkDenoiser(osp.join(work, 'experiments', f'{setting}_{run}', 'models', 'net_g_latest.pth'),
+                           torch.device('cpu'))
+        for k, run in (('n2c', 'n2c'), ('distilled', 'distill'))
+    }
     with torch.no_grad():
         for name, (noisy, clean) in pairs.items():
             scores['noisy'][name] = _psnr(noisy, clean)
