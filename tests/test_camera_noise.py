@@ -2,6 +2,9 @@ import pytest
 import torch
 
 from basicsr_noise.noise import PATTERNS, CameraNoise, build_noise
+from basicsr_noise.noise.camera import simulate_camera
+from basicsr_noise.noise.isp import random_isp_params
+from basicsr_noise.noise.poisson import sample_brooks_shot_read
 
 
 def _flat(value=(0.3, 0.5, 0.4), size=32, batch=4):
@@ -75,3 +78,21 @@ def test_raw_noise_has_the_shot_read_variance(monkeypatch):
         r, n = raw[..., cols], noisy_raw[..., cols]
         expected = (shot * r + read).mean().item()
         assert (n - r).var().item() == pytest.approx(expected, rel=0.02)
+
+
+def test_random_patterns_run_each_group_through_the_same_pipeline():
+    # a mixed-pattern batch is split by pattern; every sample must equal a one-pattern run with its own draws
+    x = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    model = CameraNoise(pattern='random', demosaic_method='menon2007')
+    result = model(x, torch.Generator().manual_seed(0))
+    params = result.params
+    g = torch.Generator().manual_seed(0)  # replay the draws: ISP parameters, shot/read, patterns, then noise
+    random_isp_params(8, g), sample_brooks_shot_read(8, g, 'cpu'), torch.randint(4, (8, ), generator=g)
+    isp = {k: params[k] for k in ('rgb2cam', 'red_gain', 'blue_gain', 'rgb_gain')}
+    for p, pattern in enumerate(PATTERNS):
+        idx = (params['pattern_index'] == p).nonzero().flatten()
+        if idx.numel():
+            eps = torch.randn(idx.numel(), 1, 16, 16, generator=g, dtype=torch.float64)
+            expected = simulate_camera(x[idx], {k: v[idx] for k, v in isp.items()}, params['shot'][idx],
+                                       params['read'][idx], eps, pattern, 'menon2007')
+            torch.testing.assert_close(result.noisy[idx], expected, rtol=0, atol=1e-12)

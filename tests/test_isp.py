@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from basicsr_noise.noise.camera import simulate_camera
 from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, inverse_tone, process, random_isp_params, tone, unprocess
 
 
@@ -37,3 +38,16 @@ def test_unprocess_darkens_and_tints_like_raw():
     linear = unprocess(rgb, params)
     assert linear.mean() < 0.3  # gamma and the digital gain darken the linear raw
     assert linear[0, 1].mean() > linear[0, 0].mean() and linear[0, 1].mean() > linear[0, 2].mean()  # green-heavy
+
+
+def test_pipeline_is_differentiable_despite_its_in_place_steps():
+    # unprocess/process/simulate_camera run in place on their own temporaries; autograd must still be exact
+    g = torch.Generator().manual_seed(0)
+    rgb = (torch.rand(2, 3, 6, 6, generator=g, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+    params = random_isp_params(2, g)
+    assert torch.autograd.gradcheck(lambda x: unprocess(x, params), (rgb, ))
+    assert torch.autograd.gradcheck(lambda x: process(x, params), (rgb * 0.5, ))
+    shot, read = torch.full((2, ), 1e-3, dtype=torch.float64), torch.full((2, ), 1e-5, dtype=torch.float64)
+    eps = torch.randn(2, 1, 6, 6, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: simulate_camera(x, params, shot, read, eps, 'GRBG', 'malvar2004'),
+                                    (rgb, ))

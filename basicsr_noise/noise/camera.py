@@ -22,6 +22,29 @@ SIDD_NLF = {
 }
 
 
+def simulate_camera(x, params, shot, read, eps, pattern='RGGB', demosaic_method='bilinear', apply_tone=True):
+    """The deterministic camera pipeline, given its random draws; ``torch.compile`` can fuse it whole.
+
+    Args:
+        x (Tensor): Clean sRGB ``(B, 3, H, W)`` in [0, 1].
+        params (dict): ISP parameters from :func:`~basicsr_noise.noise.isp.random_isp_params`.
+        shot (Tensor): Raw shot-noise variance per unit intensity ``(B,)``.
+        read (Tensor): Raw read-noise variance ``(B,)``.
+        eps (Tensor): Standard normal draws ``(B, 1, H, W)``, one per raw pixel.
+        pattern (str): Bayer pattern of the whole batch.
+        demosaic_method (str): ``bilinear``, ``malvar2004`` or ``menon2007``.
+        apply_tone (bool): Apply the tone curve at the end.
+
+    Returns:
+        Tensor: Noisy sRGB ``(B, 3, H, W)``.
+    """
+    raw = mosaic(unprocess(x, params), pattern)
+    std = raw * shot.to(x.dtype).reshape(-1, 1, 1, 1)
+    std = std.add_(read.to(x.dtype).reshape(-1, 1, 1, 1)).sqrt_()
+    noisy_raw = (eps * std).add_(raw).clamp_(0, 1)
+    return process(demosaic(noisy_raw, pattern, demosaic_method), params, apply_tone).to(x.dtype)
+
+
 def _choose(options, batch, generator, device):
     return torch.randint(len(options), (batch, ), generator=generator, device=device)
 
@@ -39,7 +62,7 @@ class CameraNoise(NoiseModel):
         nlf (str | list): ``brooks`` (log-uniform shot, log-linear read; default), or one or more SIDD camera/ISO
             names from ``SIDD_NLF`` (``IP_00800``, ``GP_01600``, ...; one is drawn per sample).
         pattern (str): Bayer pattern, one of ``RGGB``, ``BGGR``, ``GRBG``, ``GBRG``, or ``random``. Default: RGGB.
-        demosaic_method (str): ``bilinear`` (Brooks) or ``malvar2004``. Default: bilinear.
+        demosaic_method (str): ``bilinear`` (Brooks), ``malvar2004`` or ``menon2007``. Default: bilinear.
         apply_tone (bool): Apply the tone curve after gamma (the inverse of the unprocessing). Default: True.
     """
 
@@ -76,18 +99,20 @@ class CameraNoise(NoiseModel):
             pattern_index = _choose(PATTERNS, batch, generator, x.device)
         else:
             pattern_index = torch.full((batch, ), PATTERNS.index(self.pattern), device=x.device)
-        linear = unprocess(x, params)
-        noisy_rgb = torch.empty_like(x)
-        for p, pattern in enumerate(PATTERNS):  # at most four groups: one batched pass per Bayer pattern
-            idx = (pattern_index == p).nonzero().flatten()
-            if idx.numel() == 0:
-                continue
-            raw = mosaic(linear[idx], pattern)
-            variance = shot[idx].to(x.dtype).reshape(-1, 1, 1, 1) * raw + read[idx].to(x.dtype).reshape(-1, 1, 1, 1)
-            eps = torch.randn(raw.shape, generator=generator, device=x.device, dtype=x.dtype)
-            noisy_raw = (raw + variance.sqrt() * eps).clamp(0, 1)
-            rgb = demosaic(noisy_raw, pattern, self.demosaic_method)
-            group = {k: v[idx] for k, v in params.items()}
-            noisy_rgb[idx] = process(rgb, group, self.apply_tone).to(x.dtype)
+        if self.pattern != 'random':  # one pattern: the whole batch in one pass, no gathering
+            eps = torch.randn((batch, 1, *x.shape[-2:]), generator=generator, device=x.device, dtype=x.dtype)
+            noisy_rgb = simulate_camera(x, params, shot, read, eps, self.pattern, self.demosaic_method,
+                                        self.apply_tone)
+        else:
+            noisy_rgb = torch.empty_like(x)
+            for p, pattern in enumerate(PATTERNS):  # at most four groups: one batched pass per Bayer pattern
+                idx = (pattern_index == p).nonzero().flatten()
+                if idx.numel() == 0:
+                    continue
+                eps = torch.randn((idx.numel(), 1, *x.shape[-2:]), generator=generator, device=x.device,
+                                  dtype=x.dtype)
+                group = {k: v[idx] for k, v in params.items()}
+                noisy_rgb[idx] = simulate_camera(x[idx], group, shot[idx], read[idx], eps, pattern,
+                                                 self.demosaic_method, self.apply_tone)
         params.update(shot=shot, read=read, nlf_index=nlf_index, pattern_index=pattern_index)
         return NoiseSample(noisy_rgb, None, params=params)

@@ -84,7 +84,8 @@ class CRFCameraNoise(NoiseModel):
         dorf_dir (str): Folder of the DoRF ``.mat`` files.
         patterns (list): Bayer patterns drawn uniformly per sample; ``none`` skips mosaicing. Default: NTGAN's
             ``[GBRG, GRBG, BGGR, RGGB, none, none]``.
-        demosaic_method (str): ``bilinear`` (NTGAN) or ``malvar2004`` (CBDNet uses MATLAB's Malvar demosaic).
+        demosaic_method (str): ``bilinear`` (NTGAN), ``malvar2004`` (CBDNet uses MATLAB's Malvar demosaic) or
+            ``menon2007``.
         residual (bool): Add only the processed noise, ``x + P(L + n) - P(L)``, so that the CRF and demosaicing
             leave the content untouched (NTGAN's ``corr=True``). Default: True.
     """
