@@ -97,6 +97,8 @@ def main():
 
     runs = {'torch_batched': run_torch, 'floor': run_floor}
     if args.compile:  # timed last
+        import torch._inductor.config as inductor_config
+        inductor_config.compile_threads = 1  # no idle compile workers beside the timed code
         params = random_isp_params(args.batch, gen, device)
         shot, read = sample_brooks_shot_read(args.batch, gen, device)
         simulate = torch.compile(simulate_camera, dynamic=False)

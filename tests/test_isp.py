@@ -49,5 +49,5 @@ def test_pipeline_is_differentiable_despite_its_in_place_steps():
     assert torch.autograd.gradcheck(lambda x: process(x, params), (rgb * 0.5, ))
     shot, read = torch.full((2, ), 1e-3, dtype=torch.float64), torch.full((2, ), 1e-5, dtype=torch.float64)
     eps = torch.randn(2, 1, 6, 6, generator=g, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda x: simulate_camera(x, params, shot, read, eps, 'GRBG', 'malvar2004'),
-                                    (rgb, ))
+    for method in ('bilinear', 'malvar2004', 'menon2007'):
+        assert torch.autograd.gradcheck(lambda x: simulate_camera(x, params, shot, read, eps, 'GRBG', method), (rgb, ))

@@ -60,30 +60,32 @@ def _symmetric_pad(x, pad):
     return torch.cat([x[..., :pad, :].flip(-2), x, x[..., -pad:, :].flip(-2)], -2)
 
 
-def _correlate(x, kernels, scale):
-    """Correlate ``(..., H, W)`` with small centred kernels (nested lists), half-sample symmetric borders.
+def _correlate_padded(padded, kernel, scale, out):
+    """Correlate a padded ``(..., H + 2r, W + 2r)`` tensor with a centred ``(2r + 1)``-square kernel (nested lists)
+    into ``out`` ``(..., H, W)``.
 
     The demosaicing kernels are sparse (5 to 11 taps), so a weighted sum of shifted slices does a fraction of a
     convolution's work, and avoids oneDNN's slow path for single-channel convolutions on CPU.
-
-    Returns:
-        list[Tensor]: one ``(..., H, W)`` result per kernel.
     """
-    radius = max(len(k) for k in kernels) // 2
-    height, width = x.shape[-2:]
-    padded = _symmetric_pad(x, radius)
-    results = []
-    for kernel in kernels:
-        offset = radius - len(kernel) // 2
-        out = None
-        for i, row in enumerate(kernel):
-            for j, weight in enumerate(row):
-                if not weight:
-                    continue
-                tap = padded[..., offset + i:offset + i + height, offset + j:offset + j + width]
-                out = tap * (weight / scale) if out is None else out.add_(tap, alpha=weight / scale)
-        results.append(out)
-    return results
+    height, width = out.shape[-2:]
+    first = True
+    for i, row in enumerate(kernel):
+        for j, weight in enumerate(row):
+            if weight:
+                tap = padded[..., i:i + height, j:j + width]
+                if first:
+                    out.copy_(tap).mul_(weight / scale)
+                    first = False
+                else:
+                    out.add_(tap, alpha=weight / scale)
+    return out
+
+
+def _correlate(x, kernels, scale):
+    """Correlate ``(..., H, W)`` with centred kernels of one size, half-sample symmetric borders; one result
+    each."""
+    padded = _symmetric_pad(x, len(kernels[0]) // 2)
+    return [_correlate_padded(padded, kernel, scale, torch.empty_like(x)) for kernel in kernels]
 
 
 def _mirror_filter(x, taps, dim):
@@ -211,11 +213,12 @@ def demosaic(raw, pattern='RGGB', method='bilinear'):
         raise ValueError(f'demosaic expects a mosaic (B, 1, H, W) or (B, H, W), got shape {tuple(raw.shape)}.')
     masks = bayer_masks(raw.shape[-2], raw.shape[-1], pattern, raw.device, raw.dtype)
     r_mask, g_mask, b_mask = masks[0], masks[1], masks[2]
-    if method == 'bilinear':  # interpolate each sparse colour plane
-        planes = raw * masks
-        red_blue, = _correlate(planes[:, 0::2], [_BILINEAR_RB], 4.)
-        green, = _correlate(planes[:, 1:2], [_BILINEAR_G], 4.)
-        return torch.cat([red_blue[:, :1], green, red_blue[:, 1:]], 1)
+    if method == 'bilinear':  # interpolate each sparse colour plane; padding commutes with masking
+        planes = _symmetric_pad(raw, 1) * _symmetric_pad(masks, 1)
+        rgb = raw.new_empty(raw.shape[0], 3, *raw.shape[-2:])
+        _correlate_padded(planes[:, 0::2], _BILINEAR_RB, 4., rgb[:, 0::2])
+        _correlate_padded(planes[:, 1:2], _BILINEAR_G, 4., rgb[:, 1:2])
+        return rgb
     if method == 'menon2007':
         return _demosaic_menon2007(raw[:, 0], masks)
 

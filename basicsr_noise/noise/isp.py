@@ -68,7 +68,7 @@ def inverse_tone(y):
 def tone(x):
     """The smoothstep tone curve ``3x^2 - 2x^3``."""
     x = x.clamp(0, 1)
-    return (x * x).mul_(x.mul(-2.0).add_(3.0))
+    return x.mul(-2.0).add_(3.0).mul_(x).mul_(x)
 
 
 # The steps below run in place on tensors they have just made: with 3-megabyte temporaries, each fresh allocation
