@@ -88,15 +88,21 @@ def _correlate(x, kernels, scale):
     return [_correlate_padded(padded, kernel, scale, torch.empty_like(x)) for kernel in kernels]
 
 
+def _mirror_pad(x, before, after, dim):
+    """Whole-sample symmetric padding (``c b | a b c | b a``, scipy's ``mirror``) of ``(B, H, W)`` along ``dim``
+    (``-1`` rows, ``-2`` columns)."""
+    if x.shape[dim] <= max(before, after):
+        raise ValueError(f'Image of size {tuple(x.shape[-2:])} is too small for a {2 * max(before, after) + 1}-tap '
+                         'filter.')
+    pad = (before, after, 0, 0) if dim == -1 else (0, 0, before, after)
+    return F.pad(x[:, None], pad, mode='reflect')[:, 0]
+
+
 def _mirror_filter(x, taps, dim):
     """Filter ``(B, H, W)`` along rows (``dim=-1``) or columns (``dim=-2``) with a short symmetric kernel and
-    whole-sample symmetric borders (``c b | a b c | b a``), as ``scipy.ndimage.convolve1d(mode='mirror')``."""
-    radius = len(taps) // 2
-    size = x.shape[dim]
-    if size <= radius:
-        raise ValueError(f'Image of size {tuple(x.shape[-2:])} is too small for a {len(taps)}-tap filter.')
-    pad = (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius)
-    padded = F.pad(x[:, None], pad, mode='reflect')[:, 0]
+    mirrored borders, as ``scipy.ndimage.convolve1d(mode='mirror')``."""
+    radius, size = len(taps) // 2, x.shape[dim]
+    padded = _mirror_pad(x, radius, radius, dim)
     out = None
     for i, weight in enumerate(taps):
         if weight:
@@ -108,8 +114,7 @@ def _mirror_filter(x, taps, dim):
 def _mirror_shift2(x, dim):
     """The value two pixels further along ``dim``, mirrored at the far border (Menon's colour-difference
     gradient)."""
-    pad = (0, 2, 0, 0) if dim == -1 else (0, 0, 0, 2)
-    return F.pad(x[:, None], pad, mode='reflect')[:, 0].narrow(dim, 2, x.shape[dim])
+    return _mirror_pad(x, 0, 2, dim).narrow(dim, 2, x.shape[dim])
 
 
 # The direction decision compares two sums that tie exactly in flat and 8-bit regions; the two helpers below round
@@ -119,12 +124,8 @@ def _mirror_shift2(x, dim):
 
 def _menon_green(raw, dim):
     """Green along a row or column: ``(x[-1] + x[1]) / 2 + (x[0] / 2 - (x[-2] + x[2]) / 4)``, mirrored borders."""
-    if raw.shape[dim] < 3:
-        raise ValueError(f'Image of size {tuple(raw.shape[-2:])} is too small for a 5-tap filter.')
-    pad = (2, 2, 0, 0) if dim == -1 else (0, 0, 2, 2)
-    padded = F.pad(raw[:, None], pad, mode='reflect')[:, 0]
-    size = raw.shape[dim]
-    x = [padded.narrow(dim, i, size) for i in range(5)]
+    padded = _mirror_pad(raw, 2, 2, dim)
+    x = [padded.narrow(dim, i, raw.shape[dim]) for i in range(5)]
     return (x[1] + x[3]) * 0.5 + (x[2] * 0.5 - (x[0] + x[4]) * 0.25)
 
 
