@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from basicsr_noise.noise.camera import simulate_camera
-from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, inverse_tone, process, random_isp_params, tone, unprocess
+from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, inverse_tone, power_, process, random_isp_params, tone, unprocess
 
 
 def test_unprocess_then_process_returns_the_input_below_the_highlight_knee():
@@ -30,6 +30,16 @@ def test_camera_parameters_follow_brooks_ranges():
 def test_tone_curves_are_inverse():
     y = torch.linspace(0, 1, 101, dtype=torch.float64)
     torch.testing.assert_close(tone(inverse_tone(y)), y)
+
+
+@pytest.mark.parametrize('exponent', [2.2, 1 / 2.2])
+def test_gamma_as_exp_log_stays_within_its_stated_float32_error(exponent):
+    x = torch.cat([torch.logspace(-8, 0, 100001), torch.rand(100000, generator=torch.Generator().manual_seed(0))])
+    x = x.float()
+    exact = x.double()**exponent
+    got = power_(x.clone(), exponent).double()
+    assert (got - exact).abs().max() < 7.5e-8
+    assert ((got - exact) / exact).abs().max() < 5e-6
 
 
 def test_unprocess_darkens_and_tints_like_raw():

@@ -65,6 +65,15 @@ def inverse_tone(y):
     return y.clamp(0, 1).mul_(-2.0).add_(1.0).asin_().div_(3.0).sin_().neg_().add_(0.5)
 
 
+def power_(x, exponent):
+    """``x ** exponent`` in place, for positive ``x``, as ``exp(exponent * log(x))``.
+
+    On CPU, torch's vectorised float32 ``pow`` (accurate to 1 ulp) costs a third more than ``log`` and ``exp``
+    together; this form stays within 7.4e-8 absolute and 4.8e-6 relative error on [1e-8, 1] in float32.
+    """
+    return x.log_().mul_(exponent).exp_()
+
+
 def tone(x):
     """The smoothstep tone curve ``3x^2 - 2x^3``."""
     x = x.clamp(0, 1)
@@ -77,16 +86,23 @@ def tone(x):
 
 def unprocess(rgb, params):
     """sRGB ``(B, 3, H, W)`` in [0, 1] to linear camera RGB in [0, 1] (before mosaicing)."""
-    x = _apply_matrix(inverse_tone(rgb).clamp_min_(1e-8).pow_(2.2), params['rgb2cam'])
-    gains = 1.0 / _gains(params, x.dtype)
-    # Highlight protection: the inverse gain fades to 1 as the mean intensity goes from the knee to 1, and never
-    # exceeds the plain inverse gain: max(mask + (1 - mask) g, g) = g + mask max(1 - g, 0).
-    mask = x.mean(1, keepdim=True).sub_(HIGHLIGHT_KNEE).clamp_min_(0).div_(1.0 - HIGHLIGHT_KNEE).square_()
-    return (x * mask).mul_((1.0 - gains).clamp_min(0)).addcmul_(x, gains).clamp_(0, 1)
+    x = _apply_matrix(power_(inverse_tone(rgb).clamp_min_(1e-8), 2.2), params['rgb2cam'])
+    return apply_inverse_gains(x, x.mean(1, keepdim=True), 1.0 / _gains(params, x.dtype))
+
+
+def apply_inverse_gains(x, grey, inverse_gains):
+    """Inverse white balance and digital gain with highlight protection, clipped to [0, 1].
+
+    The inverse gain fades to 1 as the mean intensity ``grey`` goes from the knee to 1, and never exceeds the plain
+    inverse gain: ``max(mask + (1 - mask) g, g) = g + mask max(1 - g, 0)``. ``x`` and ``inverse_gains`` are all
+    channels ``(B, 3, H, W)`` and ``(B, 3, 1, 1)``, or one channel and its gain.
+    """
+    mask = grey.sub(HIGHLIGHT_KNEE).clamp_min_(0).div_(1.0 - HIGHLIGHT_KNEE).square_()
+    return (x * mask).mul_((1.0 - inverse_gains).clamp_min(0)).addcmul_(x, inverse_gains).clamp_(0, 1)
 
 
 def process(linear, params, apply_tone=True):
     """Linear camera RGB ``(B, 3, H, W)`` back to sRGB: gains, camera -> sRGB matrix, gamma, tone curve."""
     x = (linear * _gains(params, linear.dtype)).clamp_(0, 1)
-    x = _apply_matrix(x, torch.linalg.inv(params['rgb2cam'])).clamp_(1e-8, 1).pow_(1 / 2.2)
+    x = power_(_apply_matrix(x, torch.linalg.inv(params['rgb2cam'])).clamp_(1e-8, 1), 1 / 2.2)
     return tone(x) if apply_tone else x
