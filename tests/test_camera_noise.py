@@ -1,8 +1,10 @@
 import pytest
+import shutil
 import torch
 
-from basicsr_noise.noise import PATTERNS, CameraNoise, build_noise
+from basicsr_noise.noise import PATTERNS, CameraNoise, bayer_masks, build_noise
 from basicsr_noise.noise.camera import simulate_camera
+from basicsr_noise.noise.camera_fused import simulate_camera_fused
 from basicsr_noise.noise.isp import random_isp_params
 from basicsr_noise.noise.poisson import sample_brooks_shot_read
 
@@ -49,6 +51,8 @@ def test_bad_camera_options_and_inputs_are_named():
         CameraNoise(pattern='RGBG')
     with pytest.raises(ValueError, match="'ahd'"):
         CameraNoise(demosaic_method='ahd')
+    with pytest.raises(ValueError, match="compile supports bilinear demosaicing only, got 'malvar2004'"):
+        CameraNoise(demosaic_method='malvar2004', compile=True)
     with pytest.raises(ValueError, match='CameraNoise expects 3-channel images, got 1'):
         CameraNoise()(torch.rand(1, 1, 8, 8))
 
@@ -96,3 +100,40 @@ def test_random_patterns_run_each_group_through_the_same_pipeline():
             expected = simulate_camera(x[idx], {k: v[idx] for k, v in isp.items()}, params['shot'][idx],
                                        params['read'][idx], eps, pattern, 'menon2007')
             torch.testing.assert_close(result.noisy[idx], expected, rtol=0, atol=1e-12)
+
+
+def test_the_fused_pipeline_computes_what_the_eager_one_does():
+    # the compilable formulation (per-channel tensors, mask products, matrices as sums) must be the same function
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 12, 10, generator=g, dtype=torch.float64)
+    x[0] = 0.98  # a bright sample, where the highlight protection and the clipping act
+    params = random_isp_params(4, g)
+    shot, read = sample_brooks_shot_read(4, g, 'cpu')
+    shot[1] = 0.2  # strong noise, clipped in raw
+    eps = torch.randn(4, 1, 12, 10, generator=g, dtype=torch.float64)
+    masks = torch.stack([bayer_masks(12, 10, p, dtype=torch.float64) for p in PATTERNS])
+    for p, pattern in enumerate(PATTERNS):
+        for apply_tone in (True, False):
+            expected = simulate_camera(x, params, shot, read, eps, pattern, 'bilinear', apply_tone)
+            fused = simulate_camera_fused(x, params, shot, read, eps, masks[p, None], apply_tone)
+            torch.testing.assert_close(fused, expected, rtol=0, atol=1e-12)
+    per_sample = simulate_camera_fused(x, params, shot, read, eps, masks[[0, 1, 2, 3]])
+    for p, pattern in enumerate(PATTERNS):
+        expected = simulate_camera(x[p:p + 1], {k: v[p:p + 1] for k, v in params.items()}, shot[p:p + 1],
+                                   read[p:p + 1], eps[p:p + 1], pattern)
+        torch.testing.assert_close(per_sample[p:p + 1], expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(shutil.which('g++') is None, reason='torch.compile on CPU needs a C++ compiler (g++)')
+@pytest.mark.parametrize('pattern', ['GBRG', 'random'])
+def test_compiled_camera_noise_draws_and_returns_what_the_eager_one_does(pattern):
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    eager = CameraNoise(pattern=pattern, nlf=['GP_01600', 'N6_03200'])(x, torch.Generator().manual_seed(0))
+    compiled = CameraNoise(pattern=pattern, nlf=['GP_01600', 'N6_03200'], compile=True)
+    result = compiled(x, torch.Generator().manual_seed(0))
+    if pattern == 'random':
+        assert len(set(result.params['pattern_index'].tolist())) > 1
+    for key, value in eager.params.items():
+        torch.testing.assert_close(result.params[key], value, rtol=0, atol=0)
+    torch.testing.assert_close(result.noisy, eager.noisy, rtol=0, atol=2e-6)
+    assert (result.noisy - x).abs().mean() > 0.01  # real noise, not a pass-through
