@@ -3,30 +3,32 @@
 The NumPy path runs the same steps image by image, as the NTGAN / CBDNet ports do in their DataLoader workers:
 inverse tone and gamma, colour matrix, inverse gains, ``mosaicing_CFA_Bayer``, shot/read noise,
 ``demosaicing_CFA_Bayer_bilinear``, gains, inverse colour matrix, gamma and tone. Both process a batch of 16
-128x128 images; throughput in megapixels per second, the median over ``--repeats`` timed calls with the range
-(a shared 2-core machine drifts). Each implementation is timed on its own, after a warm-up, and the compiled one
-last: interleaving them lets one's freed memory and idle OpenMP threads slow the other down.
+128x128 images; throughput in megapixels per second, the median over ``--rounds`` x ``--block`` timed calls with
+the range. The implementations take turns in blocks of calls, each block after one untimed call, so that a shared
+machine's drift in speed reaches all of them alike (one call at a time, a turn would leave the next call with the
+last one's freed memory and spinning OpenMP threads).
 
 The floor is the time of the work no implementation of the pipeline avoids: ``asin``, ``sin`` and ``x^2.2`` on
-every pixel and channel (inverse tone and gamma), ``x^(1/2.2)`` (gamma), and one normal draw per raw pixel; it
-bounds the speed-up any torch implementation can reach on this machine.
+every pixel and channel (inverse tone and gamma), ``x^(1/2.2)`` (gamma), each power as ``exp(p log x)``, and one
+normal draw per raw pixel, as separate torch operations; it bounds what an eager torch implementation can reach
+on this machine.
 
     python benchmarks/noise_speed.py --out docs/results/noise_speed.json [--device cuda] [--compile]
 
-``--compile`` also times ``torch.compile(simulate_camera)``, the pipeline after its random draws (compiled
-once, not timed; the draws stay eager).
+``--compile`` also times ``CameraNoise(compile=True)``, the whole model with the pipeline compiled into one fused
+loop (compiled at the warm-up call, not timed; the random draws stay eager).
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import colour_demosaicing
 import numpy as np
+import os
 import statistics
 import time
 import torch
 from benchmark_io import save_results
 
 from basicsr_noise.noise import CameraNoise
-from basicsr_noise.noise.camera import simulate_camera
 from basicsr_noise.noise.isp import HIGHLIGHT_KNEE, random_isp_params
 from basicsr_noise.noise.poisson import sample_brooks_shot_read
 
@@ -48,19 +50,22 @@ def numpy_camera_noise(img, params, shot, read, rng):
     return 3 * rgb**2 - 2 * rgb**3
 
 
-def timed(fn, repeats):
-    """Seconds of each of ``repeats`` calls, after one warm-up call (which also compiles)."""
-    fn()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
+def timed_in_turns(runs, rounds, block):
+    """Seconds of each call of each run: ``rounds`` turns of ``block`` timed calls, each turn after a warm-up call
+    (the first also compiles)."""
+    seconds = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            fn()
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                seconds[name].append(time.perf_counter() - start)
     return seconds
 
 
 def summary(seconds, megapixels):
-    """Median throughput and its range over the repeats, in megapixels per second."""
+    """Median throughput and its range over the timed calls, in megapixels per second."""
     rates = sorted(megapixels / s for s in seconds)
     return {'median': statistics.median(rates), 'min': rates[0], 'max': rates[-1]}
 
@@ -69,7 +74,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--repeats', type=int, default=30)
+    parser.add_argument('--rounds', type=int, default=6)
+    parser.add_argument('--block', type=int, default=5, help='Timed calls per turn.')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--compile', action='store_true', help='Also time torch.compile(simulate_camera).')
     parser.add_argument('--out', default='docs/results/noise_speed.json')
@@ -90,22 +96,19 @@ def main():
 
     def run_floor():
         x_dev.asin().sin_()
-        x_dev.pow(2.2)
-        x_dev.pow(1 / 2.2)
+        x_dev.log().mul_(2.2).exp_()
+        x_dev.log().mul_(1 / 2.2).exp_()
         torch.randn((args.batch, 1, args.size, args.size), generator=gen, device=device)
         sync()
 
     runs = {'torch_batched': run_torch, 'floor': run_floor}
-    if args.compile:  # timed last
+    if args.compile:
         import torch._inductor.config as inductor_config
         inductor_config.compile_threads = 1  # no idle compile workers beside the timed code
-        params = random_isp_params(args.batch, gen, device)
-        shot, read = sample_brooks_shot_read(args.batch, gen, device)
-        simulate = torch.compile(simulate_camera, dynamic=False)
+        compiled_model = CameraNoise(compile=True)
 
         def run_compiled():
-            eps = torch.randn((args.batch, 1, args.size, args.size), generator=gen, device=device)
-            simulate(x_dev, params, shot, read, eps)
+            compiled_model(x_dev, gen)
             sync()
 
         runs['torch_compiled'] = run_compiled
@@ -120,7 +123,7 @@ def main():
             numpy_camera_noise(imgs[i], {k: v[i] for k, v in np_params.items()}, np_shot[i], np_read[i], rng)
 
     runs = {'numpy_per_image': run_numpy, **runs}
-    seconds = {name: timed(run, args.repeats) for name, run in runs.items()}
+    seconds = timed_in_turns(runs, args.rounds, args.block)
 
     numpy_median = statistics.median(seconds['numpy_per_image'])
     results = {
@@ -129,8 +132,10 @@ def main():
             'size': args.size,
             'device': str(device),
             'threads': torch.get_num_threads(),
-            'repeats': args.repeats,
-            'torch': torch.__version__
+            'rounds': args.rounds,
+            'block': args.block,
+            'torch': torch.__version__,
+            'glibc_tunables': os.environ.get('GLIBC_TUNABLES', ''),
         },
         'mpix_per_s': {
             name: summary(s, megapixels)
