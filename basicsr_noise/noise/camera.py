@@ -25,7 +25,9 @@ SIDD_NLF = {
 
 
 def simulate_camera(x, params, shot, read, eps, pattern='RGGB', demosaic_method='bilinear', apply_tone=True):
-    """The deterministic camera pipeline, given its random draws; ``torch.compile`` can fuse it whole.
+    """The deterministic camera pipeline, given its random draws, written for eager execution.
+
+    ``camera_fused.simulate_camera_fused`` is the same function (bilinear) written for ``torch.compile``.
 
     Args:
         x (Tensor): Clean sRGB ``(B, 3, H, W)`` in [0, 1].

@@ -1,10 +1,10 @@
-"""The bilinear camera pipeline written for ``torch.compile``, which fuses it into one pass over the batch.
+"""The bilinear camera pipeline written for ``torch.compile``, which fuses it into one function.
 
 :func:`~basicsr_noise.noise.camera.simulate_camera` is tuned for eager execution: in-place steps, strided slices
 for the mosaic, ``einsum`` for the colour matrices. Compiled, those become scalar gathers with index arithmetic and
 separate matrix products, and the result is slower than eager. Here every colour channel is its own tensor, the
 Bayer sampling is a product with given masks and the 3x3 colour matrices are sums, so that inductor emits one
-vectorised loop on CPU (one kernel on GPU) around the transcendental functions that dominate the cost. Eager,
+vectorised C++ function on CPU around the transcendental functions that dominate the cost. Eager,
 this formulation is about twice as slow as ``simulate_camera``; it is only meant to be compiled.
 """
 import torch
@@ -40,14 +40,9 @@ def simulate_camera_fused(x, params, shot, read, eps, masks, apply_tone=True):
     """:func:`~basicsr_noise.noise.camera.simulate_camera` with bilinear demosaicing, in a compilable form.
 
     Args:
-        x (Tensor): Clean sRGB ``(B, 3, H, W)`` in [0, 1].
-        params (dict): ISP parameters from :func:`~basicsr_noise.noise.isp.random_isp_params`.
-        shot (Tensor): Raw shot-noise variance per unit intensity ``(B,)``.
-        read (Tensor): Raw read-noise variance ``(B,)``.
-        eps (Tensor): Standard normal draws ``(B, 1, H, W)``, one per raw pixel.
+        x, params, shot, read, eps, apply_tone: As for ``simulate_camera``.
         masks (Tensor): Bayer masks ``(1, 3, H, W)`` for the whole batch or ``(B, 3, H, W)`` per sample
-            (:func:`~basicsr_noise.noise.bayer.bayer_masks`), in ``x``'s dtype.
-        apply_tone (bool): Apply the tone curve at the end.
+            (:func:`~basicsr_noise.noise.bayer.bayer_masks`), in ``x``'s dtype; they replace ``pattern``.
 
     Returns:
         Tensor: Noisy sRGB ``(B, 3, H, W)``, equal to ``simulate_camera``'s up to float rounding.
