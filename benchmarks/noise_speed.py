@@ -77,7 +77,7 @@ def main():
     parser.add_argument('--rounds', type=int, default=6)
     parser.add_argument('--block', type=int, default=5, help='Timed calls per turn.')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--compile', action='store_true', help='Also time torch.compile(simulate_camera).')
+    parser.add_argument('--compile', action='store_true', help='Also time CameraNoise(compile=True).')
     parser.add_argument('--out', default='docs/results/noise_speed.json')
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -4,7 +4,7 @@ import torch
 
 from .base import NoiseModel, NoiseSample, check_image_batch
 from .bayer import PATTERNS, bayer_masks, demosaic, mosaic
-from .camera_fused import simulate_camera_fused
+from .camera_fused import add_raw_noise, simulate_camera_fused
 from .isp import process, random_isp_params, unprocess
 from .poisson import sample_brooks_shot_read
 from .registry import NOISE_REGISTRY
@@ -42,10 +42,7 @@ def simulate_camera(x, params, shot, read, eps, pattern='RGGB', demosaic_method=
     Returns:
         Tensor: Noisy sRGB ``(B, 3, H, W)``.
     """
-    raw = mosaic(unprocess(x, params), pattern)
-    std = raw * shot.to(x.dtype).reshape(-1, 1, 1, 1)
-    std = std.add_(read.to(x.dtype).reshape(-1, 1, 1, 1)).sqrt_()
-    noisy_raw = (eps * std).add_(raw).clamp_(0, 1)
+    noisy_raw = add_raw_noise(mosaic(unprocess(x, params), pattern), shot, read, eps)
     return process(demosaic(noisy_raw, pattern, demosaic_method), params, apply_tone).to(x.dtype)
 
 
@@ -123,7 +120,11 @@ class CameraNoise(NoiseModel):
             pattern_index = _choose(PATTERNS, batch, generator, x.device)
         else:
             pattern_index = torch.full((batch, ), PATTERNS.index(self.pattern), device=x.device)
-        eps = self._draw_eps(x, pattern_index, generator)
+        groups = []  # mixed patterns: (pattern, samples) in PATTERNS order (nonzero syncs a GPU: only when needed)
+        if self.pattern == 'random':
+            groups = [(p, (pattern_index == p).nonzero().flatten()) for p in range(len(PATTERNS))]
+            groups = [(p, idx) for p, idx in groups if idx.numel()]
+        eps = self._draw_eps(x, groups, generator)
         if self.compile:
             masks = _all_bayer_masks(*x.shape[-2:], x.device, x.dtype)
             # per-sample masks for mixed patterns: the whole batch in one call whatever its patterns
@@ -134,24 +135,20 @@ class CameraNoise(NoiseModel):
                                         self.apply_tone)
         else:
             noisy_rgb = torch.empty_like(x)
-            for p, pattern in enumerate(PATTERNS):  # at most four groups: one batched pass per Bayer pattern
-                idx = (pattern_index == p).nonzero().flatten()
-                if idx.numel():
-                    group = {k: v[idx] for k, v in params.items()}
-                    noisy_rgb[idx] = simulate_camera(x[idx], group, shot[idx], read[idx], eps[idx], pattern,
-                                                     self.demosaic_method, self.apply_tone)
+            for p, idx in groups:  # at most four groups: one batched pass per Bayer pattern
+                group = {k: v[idx] for k, v in params.items()}
+                noisy_rgb[idx] = simulate_camera(x[idx], group, shot[idx], read[idx], eps[idx], PATTERNS[p],
+                                                 self.demosaic_method, self.apply_tone)
         params.update(shot=shot, read=read, nlf_index=nlf_index, pattern_index=pattern_index)
         return NoiseSample(noisy_rgb, None, params=params)
 
-    def _draw_eps(self, x, pattern_index, generator):
+    def _draw_eps(self, x, groups, generator):
         """One standard normal per raw pixel, ``(B, 1, H, W)``, drawn group by group in pattern order (the order
         of earlier releases, so that seeds keep their samples)."""
         shape = (1, *x.shape[-2:])
         if self.pattern != 'random':
             return torch.randn((x.shape[0], *shape), generator=generator, device=x.device, dtype=x.dtype)
         eps = x.new_empty((x.shape[0], *shape))
-        for p in range(len(PATTERNS)):
-            idx = (pattern_index == p).nonzero().flatten()
-            if idx.numel():
-                eps[idx] = torch.randn((idx.numel(), *shape), generator=generator, device=x.device, dtype=x.dtype)
+        for _, idx in groups:
+            eps[idx] = torch.randn((idx.numel(), *shape), generator=generator, device=x.device, dtype=x.dtype)
         return eps

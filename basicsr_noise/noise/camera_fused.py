@@ -26,6 +26,14 @@ def _inverse_3x3(m):
     return cofactors / (m[:, 0] * cofactors[:, :, 0]).sum(-1)[:, None, None]
 
 
+def add_raw_noise(raw, shot, read, eps):
+    """Raw ``(B, 1, H, W)`` plus heteroscedastic Gaussian noise of variance ``shot * raw + read``, clipped to [0, 1];
+    ``eps`` holds the standard normal draws. Shared by the eager and the fused pipeline."""
+    std = raw * shot.to(raw.dtype).reshape(-1, 1, 1, 1)
+    std = std.add_(read.to(raw.dtype).reshape(-1, 1, 1, 1)).sqrt_()
+    return (eps * std).add_(raw).clamp_(0, 1)
+
+
 def _tap_sum(padded, kernel, scale, height, width):
     """Correlate a padded plane with a centred kernel (nested lists) as a sum of shifted slices."""
     total = 0
@@ -53,8 +61,7 @@ def simulate_camera_fused(x, params, shot, read, eps, masks, apply_tone=True):
     grey = (camera[0] + camera[1] + camera[2]) / 3
     inverse_gains = (1.0 / _gains(params, x.dtype)).split(1, 1)
     raw = sum(apply_inverse_gains(camera[c], grey, inverse_gains[c]) * masks[:, c:c + 1] for c in range(3))
-    std = (raw * shot.to(x.dtype).reshape(-1, 1, 1, 1) + read.to(x.dtype).reshape(-1, 1, 1, 1)).sqrt()
-    noisy_raw = (eps * std + raw).clamp(0, 1)
+    noisy_raw = add_raw_noise(raw, shot, read, eps)
 
     planes = _symmetric_pad(noisy_raw, 1) * _symmetric_pad(masks, 1)
     kernels = (_BILINEAR_RB, _BILINEAR_G, _BILINEAR_RB)
