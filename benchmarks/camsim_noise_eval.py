@@ -17,10 +17,10 @@ import torch
 from benchmark_io import save_results
 from os import path as osp
 
-from basicsr_noise.camsim import camsim_noise_opt, prepare_camsim
-from basicsr_noise.eval_noise import evaluate_noise, noise_panel
+from basicsr_noise.evaluation.camsim import camsim_noise_opt, prepare_camsim
+from basicsr_noise.evaluation.eval_noise import evaluate_noise, noise_panel
+from basicsr_noise.evaluation.pgap import materialise_source, run_pgap
 from basicsr_noise.noise.nlf import fit_nlf
-from basicsr_noise.pgap import materialise_source, run_pgap
 
 
 def _read_rgb_folder(folder):

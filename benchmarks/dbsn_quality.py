@@ -32,8 +32,8 @@ from bench_images import TEST, TRAIN, centre_crop, grey_image
 from benchmark_io import save_results
 from os import path as osp
 
-from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.noise import build_noise
+from basicsr_noise.utils.denoiser import NetworkDenoiser
 
 NOISE = {
     'awgn25': {'noise_opt': {'type': 'AWGNNoise', 'sigma': 25}, 'noise_model': 'awgn'},

@@ -19,7 +19,7 @@ from os import path as osp
 
 from basicsr_noise.compat import SampleIndex
 from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
-from basicsr_noise.prepare import prepare_sidd
+from basicsr_noise.data.prepare import prepare_sidd
 
 
 def make_images(root, count, height, width):

@@ -26,8 +26,8 @@ from torch.utils import data as data
 
 from basicsr_noise.archs.dncnn_arch import R2RDnCNN
 from basicsr_noise.cli import main as cli_main
-from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.models.r2r_model import recorrupt
+from basicsr_noise.utils.denoiser import NetworkDenoiser
 
 NET = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 64, 'num_layers': 20, 'first_bias': True, 'bn_eps': 1e-4}
 

@@ -7,9 +7,9 @@ import torch
 import yaml
 from conftest import run_cli
 
-from basicsr_noise.camsim import CAMSIM_SETTINGS, camsim_noise_opt
+from basicsr_noise.evaluation.camsim import CAMSIM_SETTINGS, camsim_noise_opt
+from basicsr_noise.evaluation.pgap import check_pgap_options
 from basicsr_noise.noise import build_noise
-from basicsr_noise.pgap import check_pgap_options
 
 TINY_RECIPE = {'total_iter': 100, 'batch_size': 8, 'patch_size': 40, 'num_worker': 0,
                'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 24, 'num_layers': 6}}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import run_cli, smooth_image, write_png
 
-from basicsr_noise.eval_noise import evaluate_noise, match_folders
+from basicsr_noise.evaluation.eval_noise import evaluate_noise, match_folders
 from basicsr_noise.metrics.noise_metrics import calculate_akld, calculate_ks
 
 

@@ -6,7 +6,7 @@ import scipy.io
 import torch
 from conftest import run_cli, smooth_image, write_png
 
-from basicsr_noise import prepare
+from basicsr_noise.data import prepare
 from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
 
 

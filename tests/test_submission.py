@@ -7,9 +7,9 @@ import scipy.io
 import torch
 from conftest import run_cli, write_png
 
-from basicsr_noise.submission import (DND_CROPS, DND_IMAGES, base64_to_block, block_to_base64, bundle_dnd, dnd_crops,
-                                      read_sidd_csv, read_sidd_mat, submit_dnd, submit_sidd, to_uint8, write_sidd_csv,
-                                      write_sidd_mat)
+from basicsr_noise.evaluation.submission import (DND_CROPS, DND_IMAGES, base64_to_block, block_to_base64, bundle_dnd,
+                                                 dnd_crops, read_sidd_csv, read_sidd_mat, submit_dnd, submit_sidd,
+                                                 to_uint8, write_sidd_csv, write_sidd_mat)
 
 
 def _blocks(scenes=2, per_scene=3, seed=0):

@@ -7,7 +7,8 @@ from basicsr.utils import FileClient
 from os import path as osp
 from PIL import Image
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+from basicsr_noise.utils.errors import InputError
+from basicsr_noise.utils.image_io import is_image_file
 
 
 def lmdb_sizes(lmdb_path):
@@ -28,7 +29,7 @@ def decode_image(img_bytes, path, grey=False):
     flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
     img = cv2.imdecode(np.frombuffer(img_bytes, np.uint8), flag) if img_bytes else None
     if img is None:
-        raise ValueError(f'Cannot decode image {path}: the file is empty, corrupt or not an image.')
+        raise InputError(f'Cannot decode image {path}: the file is empty, corrupt or not an image.')
     img = img.astype(np.float32) / 255.
     return img[..., None] if grey else img
 
@@ -41,7 +42,7 @@ def header_size(path):
         with Image.open(path) as img:
             w, h = img.size
     except Exception as e:  # noqa: BLE001 (PIL raises several types for a bad file)
-        raise ValueError(f'Cannot read image {path}: {e}') from e
+        raise InputError(f'Cannot read image {path}: {e}') from e
     return h, w
 
 
@@ -59,7 +60,7 @@ class ImageSource:
 
     def __init__(self, root, backend='disk', meta_info_file=None, grey=False, names=None, what='dataroot'):
         if backend not in ('disk', 'lmdb'):
-            raise ValueError(f'{what}: io_backend type must be disk or lmdb, got {backend!r}.')
+            raise InputError(f'{what}: io_backend type must be disk or lmdb, got {backend!r}.')
         if root is None or not osp.exists(root):
             raise FileNotFoundError(f'{what} {root} does not exist.')
         self.root, self.backend, self.grey, self.what = root, backend, grey, what
@@ -69,17 +70,17 @@ class ImageSource:
             self.names = [osp.basename(p) for p in paths_from_lmdb(root)] if names is None else list(names)
             missing = [n for n in self.names if n not in self.sizes]
             if missing:
-                raise ValueError(f'{what} {root} lacks the keys {missing[:5]}.')
+                raise InputError(f'{what} {root} lacks the keys {missing[:5]}.')
         else:
             if names is None and meta_info_file:
                 with open(meta_info_file) as f:
                     names = [line.split(' ')[0].strip() for line in f if line.strip()]
             if names is None:
-                names = sorted(f for f in os.listdir(root) if f.lower().endswith(IMG_EXTENSIONS))
+                names = sorted(f for f in os.listdir(root) if is_image_file(f))
             self.names = list(names)
             self.sizes = {n: header_size(osp.join(root, n)) for n in self.names}
         if not self.names:
-            raise ValueError(f'{what}: no images found in {root}.')
+            raise InputError(f'{what}: no images found in {root}.')
 
     def __len__(self):
         return len(self.names)
@@ -90,7 +91,7 @@ class ImageSource:
     def check_min_size(self, size):
         for name, (h, w, *_) in self.sizes.items():
             if h < size or w < size:
-                raise ValueError(f'Image {self.path(name)} ({h}x{w}) is smaller than the patch size gt_size={size}.')
+                raise InputError(f'Image {self.path(name)} ({h}x{w}) is smaller than the patch size gt_size={size}.')
 
     def read(self, name):
         """HWC float32 in [0, 1], BGR (or one channel)."""
@@ -131,7 +132,7 @@ def augment_dihedral(imgs, hflip, rot, rng):
 def color_option(opt):
     color = opt.get('color', 'rgb')
     if color not in ('rgb', 'gray'):
-        raise ValueError(f'{opt.get("name")}: color must be rgb or gray, got {color!r}.')
+        raise InputError(f'{opt.get("name")}: color must be rgb or gray, got {color!r}.')
     return color == 'gray'
 
 

@@ -6,6 +6,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from os import path as osp
 from torch.utils import data as data
 
+from basicsr_noise.utils.errors import InputError
 from .image_source import ImageSource, augment_dihedral, backend_of, color_option, random_crop, sample_rng
 
 
@@ -46,13 +47,21 @@ class NoisyImageDataset(data.Dataset):
         self.train = opt.get('phase', 'train') == 'train'
         self.patch_size = opt.get('gt_size') if self.train else None
         backend = backend_of(opt)
-        self.lq = ImageSource(opt.get('dataroot_lq'), backend, opt.get('meta_info_file'), self.grey,
-                              what=f'Dataset {opt.get("name")}: dataroot_lq')
+        self.lq = ImageSource(
+            opt.get('dataroot_lq'),
+            backend,
+            opt.get('meta_info_file'),
+            self.grey,
+            what=f'Dataset {opt.get("name")}: dataroot_lq')
         self.keys = self.lq.names
         self.gt = None
         if opt.get('dataroot_gt') is not None:
-            self.gt = ImageSource(opt['dataroot_gt'], backend, grey=self.grey, names=self.keys,
-                                  what=f'Dataset {opt.get("name")}: dataroot_gt')
+            self.gt = ImageSource(
+                opt['dataroot_gt'],
+                backend,
+                grey=self.grey,
+                names=self.keys,
+                what=f'Dataset {opt.get("name")}: dataroot_gt')
         if self.patch_size is not None:
             self.lq.check_min_size(self.patch_size)
         self.noise_std, self.noise_key = self._load_noise_table(opt.get('noise_std_file'))
@@ -73,24 +82,26 @@ class NoisyImageDataset(data.Dataset):
         for key in self.keys:
             value = table.get(key, table.get(osp.splitext(key)[0]))
             if value is None:
-                raise ValueError(f'noise_std_file {path} has no entry for {key}.')
+                raise InputError(f'noise_std_file {path} has no entry for {key}.')
             values[key] = value
         kinds = {isinstance(v, dict) for v in values.values()}
         if len(kinds) > 1:
-            raise ValueError(f'noise_std_file {path} mixes standard deviations and noise-level functions.')
+            raise InputError(f'noise_std_file {path} mixes standard deviations and noise-level functions.')
         channels = 1 if self.grey else 3
 
         def per_channel(value, key):
             t = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
             if t.numel() not in (1, channels):
-                raise ValueError(f'noise_std_file {path}: {key} has {t.numel()} values for {channels}-channel images.')
+                raise InputError(f'noise_std_file {path}: {key} has {t.numel()} values for {channels}-channel images.')
             return t.expand(channels).clone()
 
         if kinds == {True}:
+
             def nlf(key, v):
                 if set(v) != {'a', 'b'}:
-                    raise ValueError(f'noise_std_file {path}: the noise-level function of {key} needs keys a and b.')
+                    raise InputError(f'noise_std_file {path}: the noise-level function of {key} needs keys a and b.')
                 return torch.stack([per_channel(v['a'], key), per_channel(v['b'], key)])
+
             return {k: nlf(k, v) for k, v in values.items()}, 'noise_nlf'
         return {k: per_channel(v, k) / 255. for k, v in values.items()}, 'noise_std'
 
@@ -103,13 +114,13 @@ class NoisyImageDataset(data.Dataset):
         if self.gt is not None:
             imgs.append(self.gt.read(name))
             if imgs[1].shape != imgs[0].shape:
-                raise ValueError(f'Noisy {self.lq.path(name)} and clean {self.gt.path(name)} differ in size: '
+                raise InputError(f'Noisy {self.lq.path(name)} and clean {self.gt.path(name)} differ in size: '
                                  f'{imgs[0].shape} vs {imgs[1].shape}.')
         if self.noise_map_folder is not None:
             noise_map = np.load(self._noise_map_path(name)).astype(np.float32) / 255.
             noise_map = noise_map[..., None] if noise_map.ndim == 2 else noise_map
             if noise_map.shape[:2] != imgs[0].shape[:2]:
-                raise ValueError(f'Noise map {self._noise_map_path(name)} is {noise_map.shape[:2]}, its image '
+                raise InputError(f'Noise map {self._noise_map_path(name)} is {noise_map.shape[:2]}, its image '
                                  f'{imgs[0].shape[:2]}.')
             imgs.append(noise_map)
         if self.train:

@@ -6,6 +6,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from os import path as osp
 from torch.utils import data as data
 
+from basicsr_noise.utils.errors import InputError
 from .image_source import ImageSource, augment_dihedral, random_crop, sample_rng
 
 SIDD_NOISY = re.compile(r'NOISY_SRGB_(\d+)\.png$', re.IGNORECASE)
@@ -47,8 +48,10 @@ class SIDDMediumDataset(data.Dataset):
         if not osp.isdir(opt.get('dataroot') or ''):
             raise FileNotFoundError(f'Dataset {opt.get("name")}: dataroot {opt.get("dataroot")} does not exist.')
         self.pairs = sidd_medium_pairs(opt['dataroot'])
-        self.source = ImageSource(opt['dataroot'], names=[p for pair in self.pairs for p in pair],
-                                  what=f'Dataset {opt.get("name")}: dataroot')
+        self.source = ImageSource(
+            opt['dataroot'],
+            names=[p for pair in self.pairs for p in pair],
+            what=f'Dataset {opt.get("name")}: dataroot')
         self.train = opt.get('phase', 'train') == 'train'
         if self.train and opt.get('gt_size'):
             self.source.check_min_size(opt['gt_size'])
@@ -77,13 +80,13 @@ def load_sidd_blocks(path, key):
     try:
         content = scipy.io.loadmat(path)
     except (ValueError, NotImplementedError) as e:
-        raise ValueError(f'SIDD blocks: cannot read {path} as a MATLAB file: {e}') from e
+        raise InputError(f'SIDD blocks: cannot read {path} as a MATLAB file: {e}') from e
     if key not in content:
         found = [k for k in content if not k.startswith('__')]
-        raise ValueError(f'SIDD blocks: {path} has no variable {key!r} (it has {found}).')
+        raise InputError(f'SIDD blocks: {path} has no variable {key!r} (it has {found}).')
     blocks = np.asarray(content[key])
     if blocks.ndim != 5 or blocks.shape[-1] != 3:
-        raise ValueError(f'SIDD blocks: {key} in {path} has shape {blocks.shape}, expected (N, B, H, W, 3).')
+        raise InputError(f'SIDD blocks: {key} in {path} has shape {blocks.shape}, expected (N, B, H, W, 3).')
     return blocks
 
 
@@ -104,7 +107,7 @@ class SIDDValidationDataset(data.Dataset):
         if opt.get('gt_mat'):
             self.gt = load_sidd_blocks(opt['gt_mat'], opt.get('gt_key', 'ValidationGtBlocksSrgb'))
             if self.gt.shape != self.noisy.shape:
-                raise ValueError(f'SIDD blocks: noisy {self.noisy.shape} and clean {self.gt.shape} differ.')
+                raise InputError(f'SIDD blocks: noisy {self.noisy.shape} and clean {self.gt.shape} differ.')
         self.num_blocks = self.noisy.shape[1]
 
     def __len__(self):

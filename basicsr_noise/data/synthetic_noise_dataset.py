@@ -5,6 +5,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
 
 from basicsr_noise.noise import build_noise
+from basicsr_noise.utils.errors import InputError
 from .image_source import ImageSource, augment_dihedral, backend_of, color_option, random_crop, sample_rng
 
 SIDD_CLASS = re.compile(r'_(GP|IP|S6|N6|G4)_(\d{5})_')
@@ -42,12 +43,16 @@ class SyntheticNoiseDataset(data.Dataset):
         super().__init__()
         self.opt = opt
         self.train = opt.get('phase', 'train') == 'train'
-        self.gt = ImageSource(opt.get('dataroot_gt'), backend_of(opt), opt.get('meta_info_file'), color_option(opt),
-                              what=f'Dataset {opt.get("name")}: dataroot_gt')
+        self.gt = ImageSource(
+            opt.get('dataroot_gt'),
+            backend_of(opt),
+            opt.get('meta_info_file'),
+            color_option(opt),
+            what=f'Dataset {opt.get("name")}: dataroot_gt')
         if self.train and opt.get('gt_size'):
             self.gt.check_min_size(opt['gt_size'])
         if 'noise_opt' not in opt:
-            raise ValueError(f'Dataset {opt.get("name")}: noise_opt is missing.')
+            raise InputError(f'Dataset {opt.get("name")}: noise_opt is missing.')
         self.noise = build_noise(opt['noise_opt'])
         self.on_device = bool(opt.get('synthesize_on_device', False))
         self.seed = int(opt.get('seed', 0))
@@ -85,10 +90,18 @@ class UnpairedCleanNoisyDataset(data.Dataset):
         self.opt = opt
         grey, backend = color_option(opt), backend_of(opt)
         self.train = opt.get('phase', 'train') == 'train'
-        self.lq = ImageSource(opt.get('dataroot_lq'), backend, opt.get('meta_info_file_lq'), grey,
-                              what=f'Dataset {opt.get("name")}: dataroot_lq')
-        self.gt = ImageSource(opt.get('dataroot_gt'), backend, opt.get('meta_info_file_gt'), grey,
-                              what=f'Dataset {opt.get("name")}: dataroot_gt')
+        self.lq = ImageSource(
+            opt.get('dataroot_lq'),
+            backend,
+            opt.get('meta_info_file_lq'),
+            grey,
+            what=f'Dataset {opt.get("name")}: dataroot_lq')
+        self.gt = ImageSource(
+            opt.get('dataroot_gt'),
+            backend,
+            opt.get('meta_info_file_gt'),
+            grey,
+            what=f'Dataset {opt.get("name")}: dataroot_gt')
         if self.train and opt.get('gt_size'):
             self.lq.check_min_size(opt['gt_size'])
             self.gt.check_min_size(opt['gt_size'])
@@ -136,23 +149,31 @@ class NoiseReferenceDataset(data.Dataset):
         self.opt = opt
         grey, backend = color_option(opt), backend_of(opt)
         self.train = opt.get('phase', 'train') == 'train'
-        self.gt = ImageSource(opt.get('dataroot_gt'), backend, opt.get('meta_info_file'), grey,
-                              what=f'Dataset {opt.get("name")}: dataroot_gt')
+        self.gt = ImageSource(
+            opt.get('dataroot_gt'),
+            backend,
+            opt.get('meta_info_file'),
+            grey,
+            what=f'Dataset {opt.get("name")}: dataroot_gt')
         if self.train and opt.get('gt_size'):
             self.gt.check_min_size(opt['gt_size'])
         self.seed = int(opt.get('seed', 0))
         if ('noise_opt' in opt) == ('dataroot_lq' in opt):
-            raise ValueError(f'Dataset {opt.get("name")}: give noise_opt (synthetic) or dataroot_lq (real), not both.')
+            raise InputError(f'Dataset {opt.get("name")}: give noise_opt (synthetic) or dataroot_lq (real), not both.')
         self.noise = build_noise(opt['noise_opt']) if 'noise_opt' in opt else None
         self.lq = None
         if self.noise is None:
-            self.lq = ImageSource(opt['dataroot_lq'], backend, grey=grey, names=self.gt.names,
-                                  what=f'Dataset {opt.get("name")}: dataroot_lq')
+            self.lq = ImageSource(
+                opt['dataroot_lq'],
+                backend,
+                grey=grey,
+                names=self.gt.names,
+                what=f'Dataset {opt.get("name")}: dataroot_lq')
             self.classes = {}
             for name in self.gt.names:
                 noise_class = sidd_noise_class(name)
                 if noise_class is None:
-                    raise ValueError(f'Cannot read the camera and ISO from the SIDD name {name}.')
+                    raise InputError(f'Cannot read the camera and ISO from the SIDD name {name}.')
                 self.classes.setdefault(noise_class, []).append(name)
 
     def __len__(self):
@@ -166,7 +187,7 @@ class NoiseReferenceDataset(data.Dataset):
             gt, ref_clean = (_crop_augment(self.opt, [self.gt.read(n)], rng, self.train)[0] for n in (name, ref_name))
             gt, ref_clean = img2tensor([gt, ref_clean], bgr2rgb=not self.gt.grey, float32=True)
             if gt.shape != ref_clean.shape:
-                raise ValueError('NoiseReferenceDataset (synthetic) needs images of one size: set gt_size.')
+                raise InputError('NoiseReferenceDataset (synthetic) needs images of one size: set gt_size.')
             both = self.noise(torch.cat([gt, ref_clean], -1)[None], _generator(rng)).noisy[0]
             lq, ref = both[..., :gt.shape[-1]], both[..., gt.shape[-1]:]
             ref_path, lq_path = self.gt.path(ref_name), self.gt.path(name)
@@ -178,5 +199,11 @@ class NoiseReferenceDataset(data.Dataset):
             ref = _crop_augment(self.opt, [self.lq.read(ref_name)], rng, self.train)[0]
             gt, lq, ref = img2tensor([gt, lq, ref], bgr2rgb=not self.gt.grey, float32=True)
             ref_path, lq_path = self.lq.path(ref_name), self.lq.path(name)
-        return {'gt': gt, 'lq': lq.contiguous(), 'ref': ref.contiguous(), 'gt_path': self.gt.path(name),
-                'lq_path': lq_path, 'ref_path': ref_path}
+        return {
+            'gt': gt,
+            'lq': lq.contiguous(),
+            'ref': ref.contiguous(),
+            'gt_path': self.gt.path(name),
+            'lq_path': lq_path,
+            'ref_path': ref_path
+        }

@@ -3,8 +3,9 @@
 The registry has the interface of BasicSR's ``Registry`` but no BasicSR import, so that the noise library can be
 used (and moved to ``basicsr.data``) alone.
 """
-import difflib
 import torch
+
+from ..utils.suggest import did_you_mean
 
 
 class NoiseRegistry:
@@ -26,9 +27,8 @@ class NoiseRegistry:
 
     def get(self, name):
         if name not in self._obj_map:
-            hint = difflib.get_close_matches(str(name), list(self._obj_map), n=1)
-            hint = f' Did you mean {hint[0]!r}?' if hint else ''
-            raise KeyError(f'Unknown noise model type {name!r}.{hint} Known: {", ".join(sorted(self._obj_map))}.')
+            raise KeyError(f'Unknown noise model type {name!r}.{did_you_mean(name, self._obj_map)} Known: '
+                           f'{", ".join(sorted(self._obj_map))}.')
         return self._obj_map[name]
 
     def __contains__(self, name):

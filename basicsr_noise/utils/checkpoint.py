@@ -1,19 +1,10 @@
-"""Checkpoint helpers: atomic writes and conversion of official checkpoints into BasicSR checkpoints."""
+"""Checkpoint helpers: reading checkpoints and converting official ones into BasicSR checkpoints."""
 import os
 import re
 import torch
 from collections import OrderedDict
 
-
-def atomic_torch_save(obj, path):
-    """``torch.save`` to a temporary file renamed over ``path``: an interrupted save never leaves half a file."""
-    tmp_path = f'{path}.tmp{os.getpid()}'
-    try:
-        torch.save(obj, tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+from basicsr_noise.utils.errors import InputError
 
 
 def load_checkpoint_file(path):
@@ -23,7 +14,7 @@ def load_checkpoint_file(path):
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # noqa: BLE001 (torch raises several types for a bad file)
-        raise ValueError(f'Cannot read checkpoint {path}: {e}') from e
+        raise InputError(f'Cannot read checkpoint {path}: {e}') from e
 
 
 def convert_r2r_official(state_dict):
@@ -43,13 +34,13 @@ def convert_r2r_official(state_dict):
     for key, value in state_dict.items():
         match = pattern.match(key)
         if match is None:
-            raise ValueError(f'Not an official R2R DnCNN checkpoint: unexpected key {key!r} '
+            raise InputError(f'Not an official R2R DnCNN checkpoint: unexpected key {key!r} '
                              "(expected 'module.dncnn.<index>.<name>').")
         params[f'body.{match.group(1)}.{match.group(2)}'] = value
     conv_keys = sorted((k for k, v in params.items() if k.endswith('.weight') and v.dim() == 4),
                        key=lambda k: int(k.split('.')[1]))
     if len(conv_keys) < 2:
-        raise ValueError('Not an official R2R DnCNN checkpoint: fewer than two convolutions.')
+        raise InputError('Not an official R2R DnCNN checkpoint: fewer than two convolutions.')
     first, last = conv_keys[0], conv_keys[-1]
     first_bias_key = first.replace('.weight', '.bias')
     params[first] = params[first].flip(1).contiguous()

@@ -13,8 +13,9 @@ import os
 from os import path as osp
 from tqdm import tqdm
 
-from basicsr_noise.data.image_source import IMG_EXTENSIONS
 from basicsr_noise.metrics.noise_metrics import akld_window, calculate_akld, calculate_ks
+from basicsr_noise.utils.errors import InputError
+from basicsr_noise.utils.image_io import is_image_file, read_image, write_image
 
 PANEL_CROP = 256  # noise grain is invisible once an image is scaled down: panels show a centre crop instead
 REAL_COLOUR, FAKE_COLOUR = (60, 160, 40), (200, 40, 200)  # BGR
@@ -23,10 +24,9 @@ REAL_COLOUR, FAKE_COLOUR = (60, 160, 40), (200, 40, 200)  # BGR
 def _images(folder, what):
     if not osp.isdir(folder):
         raise FileNotFoundError(f'{what} folder {folder} does not exist.')
-    files = {osp.splitext(f)[0]: osp.join(folder, f) for f in sorted(os.listdir(folder))
-             if f.lower().endswith(IMG_EXTENSIONS)}
+    files = {osp.splitext(f)[0]: osp.join(folder, f) for f in sorted(os.listdir(folder)) if is_image_file(f)}
     if not files:
-        raise ValueError(f'{what} folder {folder} holds no images.')
+        raise InputError(f'{what} folder {folder} holds no images.')
     return files
 
 
@@ -35,17 +35,15 @@ def match_folders(clean, real, fake):
     clean, real, fake = _images(clean, 'clean'), _images(real, 'real noisy'), _images(fake, 'generated noisy')
     missing = [s for s in fake if s not in clean or s not in real]
     if missing:
-        raise ValueError(f'No clean or real noisy image with the names of these generated images: {missing[:5]}'
+        raise InputError(f'No clean or real noisy image with the names of these generated images: {missing[:5]}'
                          f'{" ..." if len(missing) > 5 else ""}')
     return [(stem, clean[stem], real[stem], fake[stem]) for stem in fake]
 
 
 def _read(path, shape=None):
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f'Cannot read image {path}.')
+    img = read_image(path)
     if shape is not None and img.shape != shape:
-        raise ValueError(f'{path} is {img.shape}, its clean image {shape}.')
+        raise InputError(f'{path} is {img.shape}, its clean image {shape}.')
     return img
 
 
@@ -106,11 +104,18 @@ def noise_panel(clean, real, fake, scores):
     top = max(max(s.max() for s in stds), 1e-6)
     maps = [cv2.applyColorMap((s / top * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS) for s in stds]
     hist = _histogram_plot(noise_real, noise_fake, clean.shape[:2])
-    row1 = [_label(clean, 'clean'), _label(real, 'real noisy'), _label(fake, 'generated noisy'),
-            _label(hist, f'noise histograms  KS {scores["ks"]:.3f}')]
-    row2 = [_label(residual[0], f'real noise x{gain:.1f}'), _label(residual[1], f'generated noise x{gain:.1f}'),
-            _label(maps[0], f'real local std (max {top:.1f})'),
-            _label(maps[1], f'generated local std  AKLD {scores["akld"]:.3f}')]
+    row1 = [
+        _label(clean, 'clean'),
+        _label(real, 'real noisy'),
+        _label(fake, 'generated noisy'),
+        _label(hist, f'noise histograms  KS {scores["ks"]:.3f}')
+    ]
+    row2 = [
+        _label(residual[0], f'real noise x{gain:.1f}'),
+        _label(residual[1], f'generated noise x{gain:.1f}'),
+        _label(maps[0], f'real local std (max {top:.1f})'),
+        _label(maps[1], f'generated local std  AKLD {scores["akld"]:.3f}')
+    ]
     gap = np.full((clean.shape[0], 4, 3), 255, np.uint8)
     rows = [np.concatenate(sum([[tile, gap] for tile in row], [])[:-1], 1) for row in (row1, row2)]
     return np.concatenate([rows[0], np.full((4, rows[0].shape[1], 3), 255, np.uint8), rows[1]], 0)
@@ -120,18 +125,20 @@ def noise_panel(clean, real, fake, scores):
 def evaluate_noise(clean_dir, real_dir, fake_dir, output=None, figures=True):
     """Score every generated image; returns ``{'images': {stem: {...}}, 'mean': {...}}`` (and writes it)."""
     rows = {}
-    for stem, clean_path, real_path, fake_path in tqdm(match_folders(clean_dir, real_dir, fake_dir), unit='image',
-                                                       desc='eval-noise'):
+    for stem, clean_path, real_path, fake_path in tqdm(
+            match_folders(clean_dir, real_dir, fake_dir), unit='image', desc='eval-noise'):
         clean = _read(clean_path)
         real, fake = _read(real_path, clean.shape), _read(fake_path, clean.shape)
         scores = {'akld': calculate_akld(fake, real, clean), 'ks': calculate_ks(fake, real, clean)}
         real_stats, fake_stats = noise_stats(real, clean), noise_stats(fake, clean)
-        scores.update(real_mean=real_stats['mean'], real_std=real_stats['std'], fake_mean=fake_stats['mean'],
-                      fake_std=fake_stats['std'])
+        scores.update(
+            real_mean=real_stats['mean'],
+            real_std=real_stats['std'],
+            fake_mean=fake_stats['mean'],
+            fake_std=fake_stats['std'])
         rows[stem] = scores
         if output and figures:
-            os.makedirs(osp.join(output, 'figures'), exist_ok=True)
-            cv2.imwrite(osp.join(output, 'figures', f'{stem}.png'), noise_panel(clean, real, fake, scores))
+            write_image(osp.join(output, 'figures', f'{stem}.png'), noise_panel(clean, real, fake, scores))
     mean = {key: float(np.mean([r[key] for r in rows.values()])) for key in next(iter(rows.values()))}
     report = {'clean': clean_dir, 'real': real_dir, 'generated': fake_dir, 'images': rows, 'mean': mean}
     if output:

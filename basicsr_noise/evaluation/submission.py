@@ -27,6 +27,8 @@ from os import path as osp
 from tqdm import tqdm
 
 from basicsr_noise.data.sidd_dataset import load_sidd_blocks
+from basicsr_noise.utils.errors import InputError
+from basicsr_noise.utils.image_io import read_image
 
 SIDD_SHAPE = (40, 32, 256, 256, 3)
 SIDD_NOISY_KEY = 'BenchmarkNoisyBlocksSrgb'
@@ -42,7 +44,7 @@ def to_uint8(x):
 def _check_sidd_blocks(blocks):
     blocks = np.asarray(blocks)
     if blocks.dtype != np.uint8 or blocks.ndim != 5 or blocks.shape[2:] != (256, 256, 3):
-        raise ValueError(f'SIDD blocks must be uint8 (scenes, blocks, 256, 256, 3), got {blocks.dtype} {blocks.shape}.')
+        raise InputError(f'SIDD blocks must be uint8 (scenes, blocks, 256, 256, 3), got {blocks.dtype} {blocks.shape}.')
     return blocks
 
 
@@ -91,7 +93,7 @@ def read_sidd_csv(path, scenes=SIDD_SHAPE[0], per_scene=SIDD_SHAPE[1]):
     with open(path, newline='') as f:
         rows = list(csv.DictReader(f))
     if [int(r['ID']) for r in rows] != list(range(scenes * per_scene)):
-        raise ValueError(f'{path}: IDs are not 0..{scenes * per_scene - 1} in order.')
+        raise InputError(f'{path}: IDs are not 0..{scenes * per_scene - 1} in order.')
     return np.stack([base64_to_block(r['BLOCK']) for r in rows]).reshape(scenes, per_scene, *SIDD_SHAPE[2:])
 
 
@@ -118,24 +120,29 @@ def sidd_blocks_from_folder(folder, scenes=SIDD_SHAPE[0], per_scene=SIDD_SHAPE[1
             files[(int(key[:2]), int(key[3:]))] = osp.join(folder, name)
     missing = [f'{s:02d}_{b:02d}' for s in range(scenes) for b in range(per_scene) if (s, b) not in files]
     if missing:
-        raise ValueError(f'{folder}: no result for blocks {missing[:5]}{" ..." if len(missing) > 5 else ""} '
+        raise InputError(f'{folder}: no result for blocks {missing[:5]}{" ..." if len(missing) > 5 else ""} '
                          f'({len(missing)} missing).')
     blocks = np.empty((scenes, per_scene, *SIDD_SHAPE[2:]), np.uint8)
     for (s, b), path in files.items():
         if s < scenes and b < per_scene:
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
-            if img is None or img.shape != SIDD_SHAPE[2:]:
-                raise ValueError(f'{path}: expected a 256x256 colour image.')
+            img = read_image(path)
+            if img.shape != SIDD_SHAPE[2:]:
+                raise InputError(f'{path}: expected a 256x256 colour image.')
             blocks[s, b] = img[..., ::-1]
     return blocks
 
 
-def submit_sidd(output, noisy_mat=None, denoiser=None, results=None, formats=('csv', 'mat'), method_name='',
+def submit_sidd(output,
+                noisy_mat=None,
+                denoiser=None,
+                results=None,
+                formats=('csv', 'mat'),
+                method_name='',
                 grid=SIDD_SHAPE[:2]):
     """Write ``SubmitSrgb.csv`` / ``SubmitSrgb.mat`` into ``output`` from a denoiser or a results folder
     (``grid``: scenes x blocks expected in a results folder, 40 x 32 for the benchmark)."""
     if (denoiser is None) == (results is None):
-        raise ValueError('Give either a denoiser (with the noisy blocks) or a results folder.')
+        raise InputError('Give either a denoiser (with the noisy blocks) or a results folder.')
     time_mp = 0.0
     if denoiser is not None:
         blocks, time_mp = denoise_sidd_blocks(load_sidd_blocks(noisy_mat, SIDD_NOISY_KEY), denoiser)
@@ -155,7 +162,7 @@ def write_dnd_crop(folder, image, crop, denoised):
     """``%04d_%02d.mat`` with ``Idenoised_crop`` (float32, H x W x 3 RGB in [0, 1]); image and crop count from 1."""
     denoised = np.asarray(denoised, dtype=np.float32)
     if denoised.ndim != 3 or denoised.shape[2] != 3:
-        raise ValueError(f'A DND crop must be H x W x 3, got {denoised.shape}.')
+        raise InputError(f'A DND crop must be H x W x 3, got {denoised.shape}.')
     path = osp.join(folder, f'{image:04d}_{crop:02d}.mat')
     scipy.io.savemat(path, {'Idenoised_crop': denoised})
     return path
@@ -172,9 +179,7 @@ def bundle_dnd(folder, output=None):
             if not osp.isfile(path):
                 raise FileNotFoundError(f'DND bundle: {path} is missing.')
             cells[0, k - 1] = scipy.io.loadmat(path)['Idenoised_crop'].astype(np.float32)
-        scipy.io.savemat(osp.join(output, f'{i:04d}.mat'), {
-            'Idenoised': cells, 'israw': False, 'eval_version': '1.0'
-        })
+        scipy.io.savemat(osp.join(output, f'{i:04d}.mat'), {'Idenoised': cells, 'israw': False, 'eval_version': '1.0'})
     return output
 
 
@@ -198,7 +203,7 @@ def dnd_crops(data_folder):
 def submit_dnd(output, data_folder=None, denoiser=None, results=None):
     """Write the DND crop files into ``output`` and bundle them into ``output/bundled``."""
     if (denoiser is None) == (results is None):
-        raise ValueError('Give either a denoiser (with the DND data folder) or a results folder.')
+        raise InputError('Give either a denoiser (with the DND data folder) or a results folder.')
     os.makedirs(output, exist_ok=True)
     if denoiser is not None:
         for i, k, crop in tqdm(dnd_crops(data_folder), total=DND_IMAGES * DND_CROPS, desc='DND crops', unit='crop'):
@@ -209,9 +214,7 @@ def submit_dnd(output, data_folder=None, denoiser=None, results=None):
         for i in range(1, DND_IMAGES + 1):
             for k in range(1, DND_CROPS + 1):
                 path = osp.join(results, f'{i:04d}_{k:02d}.png')
-                img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-                if img is None:
-                    raise FileNotFoundError(f'DND results: {path} is missing or unreadable.')
+                img = read_image(path, cv2.IMREAD_UNCHANGED)
                 scale = 65535. if img.dtype == np.uint16 else 255.
                 write_dnd_crop(output, i, k, img[..., ::-1].astype(np.float32) / scale)
     return bundle_dnd(output)

@@ -27,7 +27,6 @@ import hashlib
 import json
 import numpy as np
 import os
-import shutil
 import subprocess
 import sys
 import torch
@@ -38,11 +37,18 @@ from os import path as osp
 from tqdm import tqdm
 
 from basicsr_noise.data.image_source import ImageSource
-from basicsr_noise.inference import NetworkDenoiser
 from basicsr_noise.noise import build_noise
+from basicsr_noise.utils.atomic import AtomicOutput
+from basicsr_noise.utils.denoiser import NetworkDenoiser
+from basicsr_noise.utils.errors import InputError
 
 PGAP_RECIPE = {
-    'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 64, 'num_layers': 17},  # DnCNN-17
+    'network_g': {
+        'type': 'R2RDnCNN',
+        'num_in_ch': 3,
+        'num_feat': 64,
+        'num_layers': 17
+    },  # DnCNN-17
     'total_iter': 20000,
     'batch_size': 16,
     'patch_size': 64,
@@ -56,25 +62,28 @@ PGAP_KEYS = {'train', 'test', 'source', 'recipe'}
 
 
 def check_pgap_options(opt):
-    """Validate a PGap option dict; raise ``ValueError`` naming the key."""
+    """Validate a PGap option dict; raise :class:`InputError` naming the key."""
     pgap = opt.get('pgap')
     if not isinstance(pgap, dict):
-        raise ValueError('PGap options need a pgap section (train, test, source).')
+        raise InputError('PGap options need a pgap section (train, test, source).')
     unknown = set(pgap) - PGAP_KEYS
     if unknown:
-        raise ValueError(f'pgap: unknown keys {sorted(unknown)}; known: {sorted(PGAP_KEYS)}.')
+        raise InputError(f'pgap: unknown keys {sorted(unknown)}; known: {sorted(PGAP_KEYS)}.')
     for split in ('train', 'test'):
         for key in ('dataroot_lq', 'dataroot_gt'):
             path = (pgap.get(split) or {}).get(key)
             if path is None or not osp.exists(path):
-                raise ValueError(f'pgap.{split}.{key} = {path} does not exist.')
+                raise InputError(f'pgap.{split}.{key} = {path} does not exist.')
     source = pgap.get('source') or {}
     if source.get('type') not in SOURCE_TYPES:
-        raise ValueError(f'pgap.source.type must be one of {SOURCE_TYPES}, got {source.get("type")!r}.')
-    build_noise(source.get('noise_opt'))  # fails with the noise library's own message
+        raise InputError(f'pgap.source.type must be one of {SOURCE_TYPES}, got {source.get("type")!r}.')
+    try:
+        build_noise(source.get('noise_opt'))
+    except (ValueError, KeyError) as e:  # the noise library's own message, naming the key it comes from
+        raise InputError(f'pgap.source.noise_opt: {e}') from e
     unknown = set(pgap.get('recipe') or {}) - set(PGAP_RECIPE)
     if unknown:
-        raise ValueError(f'pgap.recipe: unknown keys {sorted(unknown)}; known: {sorted(PGAP_RECIPE)}.')
+        raise InputError(f'pgap.recipe: unknown keys {sorted(unknown)}; known: {sorted(PGAP_RECIPE)}.')
 
 
 def recipe_of(opt):
@@ -85,30 +94,72 @@ def recipe_of(opt):
 
 def _train_options(opt, name, dataset, recipe):
     iters = int(recipe['total_iter'])
-    dataset = dict(dataset, name=name, io_backend={'type': 'disk'}, gt_size=recipe['patch_size'], use_hflip=True,
-                   use_rot=True, num_worker_per_gpu=recipe['num_worker'], batch_size_per_gpu=recipe['batch_size'],
-                   dataset_enlarge_ratio=recipe['dataset_enlarge_ratio'], prefetch_mode=None)
+    dataset = dict(
+        dataset,
+        name=name,
+        io_backend={'type': 'disk'},
+        gt_size=recipe['patch_size'],
+        use_hflip=True,
+        use_rot=True,
+        num_worker_per_gpu=recipe['num_worker'],
+        batch_size_per_gpu=recipe['batch_size'],
+        dataset_enlarge_ratio=recipe['dataset_enlarge_ratio'],
+        prefetch_mode=None)
     return {
-        'name': name, 'model_type': 'SynthNoiseDenoiserModel', 'scale': 1, 'num_gpu': opt.get('num_gpu', 0),
-        'manual_seed': opt.get('manual_seed', 0), 'datasets': {'train': dataset}, 'network_g': recipe['network_g'],
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {
-            'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': recipe['lr'], 'betas': [0.9, 0.999]},
-            'scheduler': {'type': 'MultiStepLR', 'milestones': [max(1, int(iters * f)) for f in recipe['milestones']],
-                          'gamma': 0.1},
-            'total_iter': iters, 'warmup_iter': -1,
-            'pixel_opt': {'type': 'MSELoss', 'loss_weight': 1.0, 'reduction': 'mean'}
+        'name': name,
+        'model_type': 'SynthNoiseDenoiserModel',
+        'scale': 1,
+        'num_gpu': opt.get('num_gpu', 0),
+        'manual_seed': opt.get('manual_seed', 0),
+        'datasets': {
+            'train': dataset
         },
-        'logger': {'print_freq': 100, 'save_checkpoint_freq': max(iters // 4, 1), 'use_tb_logger': False},
-        'dist_params': {'backend': 'gloo', 'port': 29500},
+        'network_g': recipe['network_g'],
+        'path': {
+            'pretrain_network_g': None,
+            'strict_load_g': True,
+            'resume_state': None
+        },
+        'train': {
+            'ema_decay': 0,
+            'optim_g': {
+                'type': 'Adam',
+                'lr': recipe['lr'],
+                'betas': [0.9, 0.999]
+            },
+            'scheduler': {
+                'type': 'MultiStepLR',
+                'milestones': [max(1, int(iters * f)) for f in recipe['milestones']],
+                'gamma': 0.1
+            },
+            'total_iter': iters,
+            'warmup_iter': -1,
+            'pixel_opt': {
+                'type': 'MSELoss',
+                'loss_weight': 1.0,
+                'reduction': 'mean'
+            }
+        },
+        'logger': {
+            'print_freq': 100,
+            'save_checkpoint_freq': max(iters // 4, 1),
+            'use_tb_logger': False
+        },
+        'dist_params': {
+            'backend': 'gloo',
+            'port': 29500
+        },
     }
 
 
 def real_run_name(opt, recipe):
     """The run on real pairs is named by what determines it, so that sources compared on one dataset share it."""
     train = opt['pgap']['train']
-    key = json.dumps([osp.abspath(train['dataroot_lq']), osp.abspath(train['dataroot_gt']), recipe,
-                      opt.get('manual_seed', 0)], sort_keys=True)
+    key = json.dumps(
+        [osp.abspath(train['dataroot_lq']),
+         osp.abspath(train['dataroot_gt']), recipe,
+         opt.get('manual_seed', 0)],
+        sort_keys=True)
     return 'pgap_real_' + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
@@ -116,15 +167,11 @@ def materialise_source(noise_opt, clean_root, output, seed):
     """Write one noisy version of every clean image (uint8 PNG, same names), noise seeded ``seed + index``."""
     noise = build_noise(noise_opt)
     clean = ImageSource(clean_root, 'disk', what='pgap.train.dataroot_gt')
-    tmp = f'{output}.tmp{os.getpid()}'
-    os.makedirs(tmp, exist_ok=True)
-    for index, name in enumerate(tqdm(clean.names, desc='source noise', unit='image')):
-        x = img2tensor(clean.read(name), bgr2rgb=True, float32=True)[None]
-        noisy = noise(x, torch.Generator().manual_seed(seed + index)).noisy
-        imwrite(tensor2img(noisy.clamp(0, 1)), osp.join(tmp, name))  # same name as the clean image
-    if osp.exists(output):
-        shutil.rmtree(output)
-    os.replace(tmp, output)
+    with AtomicOutput(output, overwrite=True) as tmp:
+        for index, name in enumerate(tqdm(clean.names, desc='source noise', unit='image')):
+            x = img2tensor(clean.read(name), bgr2rgb=True, float32=True)[None]
+            noisy = noise(x, torch.Generator().manual_seed(seed + index)).noisy
+            imwrite(tensor2img(noisy.clamp(0, 1)), osp.join(tmp, name))  # same name as the clean image
     return output
 
 
@@ -163,25 +210,36 @@ def run_pgap(opt, root='.', log=print):
     recipe = recipe_of(opt)
     pgap = opt['pgap']
     device = torch.device('cuda' if opt.get('num_gpu', 0) != 0 and torch.cuda.is_available() else 'cpu')
-    real = _train_options(opt, real_run_name(opt, recipe), {
-        'type': 'NoisyImageDataset', 'dataroot_lq': pgap['train']['dataroot_lq'],
-        'dataroot_gt': pgap['train']['dataroot_gt']
-    }, recipe)
+    real = _train_options(
+        opt, real_run_name(opt, recipe), {
+            'type': 'NoisyImageDataset',
+            'dataroot_lq': pgap['train']['dataroot_lq'],
+            'dataroot_gt': pgap['train']['dataroot_gt']
+        }, recipe)
     source_name = f'{opt["name"]}_source'
     source_noisy = osp.join(root, 'experiments', f'{source_name}_train_noisy')
     if not osp.isfile(osp.join(root, 'experiments', source_name, 'models', 'net_g_latest.pth')):
         materialise_source(pgap['source']['noise_opt'], pgap['train']['dataroot_gt'], source_noisy,
                            opt.get('manual_seed', 0))
     source = _train_options(opt, source_name, {
-        'type': 'NoisyImageDataset', 'dataroot_lq': source_noisy, 'dataroot_gt': pgap['train']['dataroot_gt']
+        'type': 'NoisyImageDataset',
+        'dataroot_lq': source_noisy,
+        'dataroot_gt': pgap['train']['dataroot_gt']
     }, recipe)
     weights = {'real': _train(real, root, log), 'source': _train(source, root, log)}
     scores = {k: evaluate_denoiser(w, pgap['test'], device) for k, w in weights.items()}
     means = {k: float(np.mean(list(v.values()))) for k, v in scores.items()}
     result = {
-        'name': opt['name'], 'psnr_real_trained': means['real'], 'psnr_source_trained': means['source'],
-        'pgap': means['real'] - means['source'], 'source': pgap['source'], 'recipe': recipe,
-        'train': pgap['train'], 'test': pgap['test'], 'per_image': scores, 'weights': weights
+        'name': opt['name'],
+        'psnr_real_trained': means['real'],
+        'psnr_source_trained': means['source'],
+        'pgap': means['real'] - means['source'],
+        'source': pgap['source'],
+        'recipe': recipe,
+        'train': pgap['train'],
+        'test': pgap['test'],
+        'per_image': scores,
+        'weights': weights
     }
     out_dir = osp.join(root, 'results', opt['name'])
     os.makedirs(out_dir, exist_ok=True)

@@ -15,19 +15,19 @@ Noisy tiles are rounded to uint8 like stored photos. The same torch version give
 import cv2
 import json
 import numpy as np
-import os
 import torch
 from os import path as osp
 from tqdm import tqdm
 
-from basicsr_noise.demo import DEMO_TRAIN, DEMO_VAL, bundled_image
+from basicsr_noise.data.bundled_images import TEST_IMAGES, TRAIN_IMAGES, bundled_image
 from basicsr_noise.noise import build_noise
 from basicsr_noise.noise.bayer import PATTERNS
-from basicsr_noise.prepare import AtomicOutput
+from basicsr_noise.utils.atomic import AtomicOutput
+from basicsr_noise.utils.image_io import write_image
 
 CAMSIM_VERSION = 1
 CAMSIM_SETTINGS = ('GP_01600', 'S6_00800', 'N6_01600')  # SIDD phone/ISO noise-level functions
-CAMSIM_TRAIN, CAMSIM_TEST = DEMO_TRAIN, DEMO_VAL
+CAMSIM_TRAIN, CAMSIM_TEST = TRAIN_IMAGES, TEST_IMAGES
 TILE, SEED = 128, 2026
 
 
@@ -56,11 +56,6 @@ def _params_of(sample):
     return out
 
 
-def _write(path, rgb):
-    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f'Cannot write {path}.')
-
-
 def prepare_camsim(output, settings=CAMSIM_SETTINGS, seed=SEED, overwrite=False):
     """Write the benchmark into ``output`` (atomically); returns the manifest written to ``camsim.json``."""
     models = {name: build_noise(dict(camsim_noise_opt([name]))) for name in settings}
@@ -70,9 +65,15 @@ def prepare_camsim(output, settings=CAMSIM_SETTINGS, seed=SEED, overwrite=False)
             for row, col, tile in tiles(bundled_image(name)):
                 jobs.append((split, f'{name}_r{row}c{col}', tile))
     manifest = {
-        'version': CAMSIM_VERSION, 'seed': seed, 'tile': TILE, 'settings': list(settings),
-        'noise_opt': camsim_noise_opt(settings), 'train_images': list(CAMSIM_TRAIN), 'test_images': list(CAMSIM_TEST),
-        'torch': torch.__version__.split('+')[0], 'tiles': {}
+        'version': CAMSIM_VERSION,
+        'seed': seed,
+        'tile': TILE,
+        'settings': list(settings),
+        'noise_opt': camsim_noise_opt(settings),
+        'train_images': list(CAMSIM_TRAIN),
+        'test_images': list(CAMSIM_TEST),
+        'torch': torch.__version__.split('+')[0],
+        'tiles': {}
     }
     with AtomicOutput(output, overwrite) as tmp:
         train_count = 0
@@ -89,8 +90,7 @@ def prepare_camsim(output, settings=CAMSIM_SETTINGS, seed=SEED, overwrite=False)
                 outputs = {'train_noisy_only': noisy}
             train_count += split == 'train'
             for folder, img in outputs.items():
-                os.makedirs(osp.join(tmp, folder), exist_ok=True)
-                _write(osp.join(tmp, folder, f'{tile_name}.png'), img)
+                write_image(osp.join(tmp, folder, f'{tile_name}.png'), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
             key = f'{next(iter(outputs)).split("/")[0]}/{tile_name}'
             manifest['tiles'][key] = dict(setting=setting, seed=seed + index, **_params_of(sample))
         with open(osp.join(tmp, 'camsim.json'), 'w') as f:

@@ -1,0 +1,118 @@
+"""``basicsr-noise demo`` (``make demo``): methods trained on CPU through BasicSR on the embedded demo data.
+
+It builds ``datasets/demo`` (:mod:`basicsr_noise.data.demo_data`: noisy-only training images and held-out noisy/clean
+validation pairs made from images bundled with scikit-image), runs ``basicsr train`` and ``basicsr test`` with the
+shipped ``options/demo/*.yml`` in subprocesses (exactly what a user types), and prints the PSNR of the noisy inputs
+and of the denoised outputs of each method.
+"""
+import numpy as np
+import subprocess
+import sys
+import time
+from basicsr.metrics import calculate_psnr
+from os import path as osp
+
+from basicsr_noise.data.bundled_images import TEST_IMAGES, TRAIN_IMAGES
+from basicsr_noise.data.demo_data import DEMO_SIGMA, build_demo_data
+from basicsr_noise.utils.image_io import read_image
+from basicsr_noise.utils.options import shipped_options
+
+NAME = 'demo'
+HELP = 'Build the embedded demo data, train the methods on CPU, test and report PSNR.'
+
+
+def add_arguments(parser):
+    parser.add_argument('--root', default='.', help='Folder for datasets/demo, experiments/ and results/.')
+    parser.add_argument('--method', choices=['all', *DEMOS], default='all', help='Which demo. Default: all.')
+    parser.add_argument('--iters', type=int, default=None, help='Override the number of training iterations.')
+
+
+def run(args):
+    run_demo(args)
+
+
+def report(folder, result_folder, suffix, extra=()):
+    """PSNR of the noisy inputs, the denoised outputs and extra outputs (``<name>_<suffix>_<extra>.png``)."""
+    rows = []
+    for name in TEST_IMAGES:
+        clean = read_image(osp.join(folder, 'val', 'clean', f'{name}.png'))
+        outputs = [read_image(osp.join(folder, 'val', 'noisy', f'{name}.png'))]
+        outputs += [
+            read_image(osp.join(result_folder, f'{name}_{suffix}{tail}.png'))
+            for tail in ['', *(f'_{key}' for key in extra)]
+        ]
+        rows.append((name, *(calculate_psnr(img, clean, 0) for img in outputs)))
+    return rows
+
+
+def print_report(title, columns, rows):
+    print(f'\n{title}, PSNR in dB against the clean images:')
+    print(f'{"image":<12}' + ''.join(f'{c:>10}' for c in columns))
+    for name, *values in rows:
+        print(f'{name:<12}' + ''.join(f'{v:10.2f}' for v in values))
+    means = [float(np.mean(col)) for col in list(zip(*rows))[1:]]
+    print(f'{"mean":<12}' + ''.join(f'{v:10.2f}' for v in means))
+    return means
+
+
+def _data_overrides(folder, phase):
+    """``--force_yml`` entries pointing an option file's datasets at the demo data (``train`` or ``test`` file)."""
+    pairs = [f'datasets:{{}}:dataroot_lq={folder}/val/noisy', f'datasets:{{}}:dataroot_gt={folder}/val/clean']
+    if phase == 'train':
+        return [f'datasets:train:dataroot_lq={folder}/train/noisy'] + [p.format('val') for p in pairs]
+    return [p.format('test') for p in pairs]
+
+
+def _run(cli, verb, opt_file, overrides, root):
+    print(f'$ basicsr {verb} -opt {opt_file}' + (' --force_yml ...' if overrides else ''), flush=True)
+    subprocess.run(cli + [verb, '-opt', opt_file, '--force_yml', *overrides], cwd=root, check=True)
+
+
+def _iters(args):
+    return [f'train:total_iter={args.iters}'] if args.iters else []
+
+
+def demo_r2r(args, root, folder, cli):
+    """R2R: one training run on the noisy images, then ``basicsr test`` with 8 recorruptions averaged."""
+    _run(cli, 'train', shipped_options('demo', 'r2r_demo.yml'), _data_overrides(folder, 'train') + _iters(args), root)
+    weights = osp.join(root, 'experiments', 'R2R_demo', 'models', 'net_g_latest.pth')
+    _run(cli, 'test', shipped_options('demo', 'r2r_demo_test.yml'),
+         _data_overrides(folder, 'test') + [f'path:pretrain_network_g={weights}'], root)
+    rows = report(folder, osp.join(root, 'results', 'R2R_demo_test', 'visualization', 'demo_val'), 'R2R_demo')
+    return print_report('R2R demo (trained on noisy images only)', ('noisy', 'denoised'), rows)
+
+
+def demo_dbsn(args, root, folder, cli):
+    """DBSN: blind-spot pre-training of mu, joint training with the likelihood, then Bayes-fused testing."""
+    _run(cli, 'train', shipped_options('demo', 'dbsn_demo_mu.yml'),
+         _data_overrides(folder, 'train') + _iters(args), root)
+    mu_weights = osp.join(root, 'experiments', 'DBSN_demo_mu', 'models', 'net_g_latest.pth')
+    _run(cli, 'train', shipped_options('demo', 'dbsn_demo.yml'),
+         _data_overrides(folder, 'train') + [f'path:pretrain_network_g={mu_weights}'] + _iters(args), root)
+    models = osp.join(root, 'experiments', 'DBSN_demo', 'models')
+    _run(
+        cli, 'test', shipped_options('demo', 'dbsn_demo_test.yml'),
+        _data_overrides(folder, 'test') +
+        [f'path:pretrain_network_{key}={models}/net_{key}_latest.pth' for key in ('g', 'sigma_mu', 'noise')], root)
+    rows = report(
+        folder, osp.join(root, 'results', 'DBSN_demo_test', 'visualization', 'demo_val'), 'DBSN_demo', extra=('mu', ))
+    return print_report('DBSN demo (trained on noisy images only)', ('noisy', 'fused', 'D-BSN mu'), rows)
+
+
+DEMOS = {'r2r': demo_r2r, 'dbsn': demo_dbsn}
+
+
+def run_demo(args):
+    """Run the demos of ``args.method`` (``r2r``, ``dbsn`` or ``all``); returns ``{method: mean PSNRs}``."""
+    root = osp.abspath(args.root)
+    start = time.time()
+    folder = build_demo_data(root)
+    print(
+        f'Demo data: {folder} (train: {len(TRAIN_IMAGES)} noisy-only images; val: {len(TEST_IMAGES)} pairs; '
+        f'AWGN sigma {DEMO_SIGMA})',
+        flush=True)
+    cli = [sys.executable, '-m', 'basicsr_noise']
+    methods = list(DEMOS) if args.method == 'all' else [args.method]
+    results = {method: DEMOS[method](args, root, folder, cli) for method in methods}
+    print(f'\nResults: {osp.join(root, "results")}\nTotal time: {time.time() - start:.0f} s')
+    return results
