@@ -11,6 +11,7 @@ from os import path as osp
 
 from basicsr_noise.archs.dncnn_arch import R2RDnCNN
 from basicsr_noise.utils.checkpoint import convert_r2r_official
+from basicsr_noise.utils.options import load_options
 
 WEIGHTS = osp.join(SHARED_DATA, 'weights', 'r2r_sidd_dncnn_official.pth')
 SIDD = osp.join(SHARED_DATA, 'real_pairs', 'SIDD')
@@ -33,8 +34,7 @@ def converted(tmp_path_factory):
 
 @needs_shared
 def test_basicsr_test_reproduces_the_reference_psnr(converted, tmp_path):
-    with open(osp.join(REPO, 'options', 'test', 'r2r_sidd_official.yml')) as f:
-        opt = yaml.safe_load(f)
+    opt = load_options(osp.join(REPO, 'options', 'test', 'r2r_sidd_official.yml'))  # _base_ merged
     opt['datasets']['test_1'].update(dataroot_lq=osp.join(SIDD, 'noisy'), dataroot_gt=osp.join(SIDD, 'clean'))
     opt['path']['pretrain_network_g'] = str(converted)
     opt_file = tmp_path / 'test.yml'

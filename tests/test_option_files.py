@@ -8,17 +8,65 @@ from basicsr.models import build_model
 from conftest import REPO
 from os import path as osp
 
-from basicsr_noise.utils.option_check import OptionError, check_options, load_options
+from basicsr_noise.utils.option_check import check_options
+from basicsr_noise.utils.options import OptionError, apply_force_yml, load_options
 
-OPTION_FILES = sorted(glob.glob(osp.join(REPO, 'options', '**', '*.yml'), recursive=True))
+OPTION_FILES = sorted(
+    p for p in glob.glob(osp.join(REPO, 'options', '**', '*.yml'), recursive=True)
+    if f'{osp.sep}_base_{osp.sep}' not in p)  # blocks merged into the others, not runnable alone
+BEFORE = osp.join(REPO, 'tests', 'data', 'options_before_base')  # the option files as they were before _base_
+
+
+def _stage_recipes():
+    """New file -> (the old file it came from, the --force_yml entries of the old file's header for that run)."""
+    recipes = {
+        'r2r/r2r_sidd.yml': ('r2r.yml', []),
+        'r2r/r2r_awgn.yml': ('r2r_awgn.yml', []),
+        'dbsn/dbsn_distill_grey_awgn25.yml': ('dbsn_distill_grey_awgn25.yml', []),
+        'demo/r2r_demo.yml': ('r2r_demo.yml', [])
+    }
+    mu_weights = 'path:pretrain_network_g=experiments/{}_mu/models/net_g_latest.pth'
+    for stem, name in (('grey_awgn25', 'DBSN_grey_AWGN25'), ('grey_hetero', 'DBSN_grey_HG40_10')):
+        old = f'dbsn_{stem}.yml'
+        recipes[f'dbsn/dbsn_{stem}_mu.yml'] = (old, ['dbsn:stage=mu', f'name={name}_mu'])
+        recipes[f'dbsn/dbsn_{stem}_joint.yml'] = (old, [mu_weights.format(name)])
+    for stem, name in (('awgn25', 'DBSN_colour_AWGN25'), ('hetero', 'DBSN_colour_HG40_10'), ('multivariate',
+                                                                                             'DBSN_colour_MG75')):
+        old = f'dbsn_colour_{stem}.yml'
+        # the first two stages validate and save every 5000 iterations, not 540: they run 300k and 150k iterations
+        every_5000 = ['val:val_freq=5000', 'logger:save_checkpoint_freq=5000']
+        recipes[f'dbsn/dbsn_colour_{stem}_mu.yml'] = (old, [
+            'dbsn:stage=mu', f'name={name}_mu', 'train:optim_g:lr=0.0003', 'train:total_iter=300000',
+            'train:scheduler:milestones=[60000,180000,210000,240000,270000]', *every_5000
+        ])
+        recipes[f'dbsn/dbsn_colour_{stem}_sigma.yml'] = (old, [
+            'dbsn:stage=sigma', f'name={name}_sigma', 'train:optim_g:lr=0.0003', 'train:total_iter=150000',
+            'train:scheduler:milestones=[60000,90000,120000]',
+            mu_weights.format(name), *every_5000
+        ])
+        recipes[f'dbsn/dbsn_colour_{stem}_joint.yml'] = (old, [
+            mu_weights.format(name), f'path:pretrain_network_sigma_mu=experiments/{name}_sigma/models/'
+            'net_sigma_mu_latest.pth',
+            f'path:pretrain_network_noise=experiments/{name}_sigma/models/net_noise_latest.pth'
+        ])
+    recipes['demo/dbsn_demo_mu.yml'] = ('dbsn_demo.yml', ['dbsn:stage=mu', 'name=DBSN_demo_mu'])
+    recipes['demo/dbsn_demo.yml'] = ('dbsn_demo.yml', [mu_weights.format('DBSN_demo')])
+    return recipes
 
 
 def test_the_expected_option_files_exist():
     names = {osp.relpath(p, osp.join(REPO, 'options')) for p in OPTION_FILES}
-    assert {'r2r.yml', 'r2r_awgn.yml', 'test/r2r_sidd_official.yml', 'demo/r2r_demo.yml'} <= names
-    dbsn = {f'dbsn/dbsn_{n}.yml' for n in ('grey_awgn25', 'grey_hetero', 'colour_awgn25', 'colour_hetero',
-                                           'colour_multivariate', 'distill_grey_awgn25')}
-    assert dbsn <= names
+    assert {'test/r2r_sidd_official.yml', 'demo/r2r_demo_test.yml', 'demo/dbsn_demo_test.yml'} <= names
+    assert set(_stage_recipes()) <= names
+
+
+@pytest.mark.parametrize('new', sorted(_stage_recipes()))
+def test_merged_files_equal_the_files_before_base_value_for_value(new):
+    """Every file moved onto _base_ blocks merges to the old file, with its documented stage overrides applied."""
+    old, overrides = _stage_recipes()[new]
+    expected = apply_force_yml(load_options(osp.join(BEFORE, old)), overrides)
+    merged = load_options(osp.join(REPO, 'options', new))
+    assert merged == expected
 
 
 def _teacher_checkpoints(opt, folder):
@@ -56,7 +104,7 @@ def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path):
 
 
 def test_preflight_names_the_file_and_the_key(tiny_data):
-    opt = load_options(osp.join(REPO, 'options', 'r2r_awgn.yml'))
+    opt = load_options(osp.join(REPO, 'options', 'r2r', 'r2r_awgn.yml'))
     opt['num_gpu'] = 0
     with pytest.raises(OptionError, match=r'r2r_awgn.yml: datasets.train.dataroot_lq = .* does not exist'):
         check_options(opt, 'r2r_awgn.yml')

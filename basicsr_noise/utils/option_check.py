@@ -1,42 +1,12 @@
 """Checks of an option file before BasicSR starts: a bad key or path fails with its name, before anything is written."""
 import copy
-import difflib
 import os
 import torch
-import yaml
-from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 from os import path as osp
 
-
-class OptionError(ValueError):
-    """An option file that cannot run; the message names the file and the key."""
-
-
-def load_options(path):
-    """Read a BasicSR option file (ordered YAML) with errors that name the file."""
-    if not osp.isfile(path):
-        raise OptionError(f'Option file {path} does not exist.')
-    with open(path) as f:
-        try:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-        except yaml.YAMLError as e:
-            raise OptionError(f'Option file {path} is not valid YAML: {e}') from e
-    if not isinstance(opt, dict):
-        raise OptionError(f'Option file {path} does not hold a mapping of options.')
-    return opt
-
-
-def apply_force_yml(opt, entries):
-    """Apply ``--force_yml a:b=value`` entries as BasicSR does (existing keys only), with YAML-typed values."""
-    for entry in entries or []:
-        keys, _, value = entry.partition('=')
-        node = opt
-        *parents, last = keys.split(':')
-        for key in parents:
-            node = node[key]
-        node[last] = yaml.safe_load(value)
-    return opt
+from basicsr_noise.utils.options import OptionError
+from basicsr_noise.utils.suggest import did_you_mean
 
 
 def _registered(registry, name):
@@ -47,10 +17,8 @@ def _check_type(registry, what, where, name, path):
     if name is None:
         raise OptionError(f'{path}: {where} has no type.')
     if not _registered(registry, name):
-        hint = difflib.get_close_matches(name, [k for k in registry.keys()], n=1)
-        hint = f' Did you mean {hint[0]!r}?' if hint else ''
-        raise OptionError(f'{path}: unknown {what} {where} = {name!r}.{hint} Is the plugin that provides it '
-                          'installed (entry point group basicsr.plugins)?')
+        raise OptionError(f'{path}: unknown {what} {where} = {name!r}.{did_you_mean(name, registry.keys())} Is the '
+                          'plugin that provides it installed, or named with --plugin / plugins: [...]?')
 
 
 def check_options(opt, path, is_train=True):
