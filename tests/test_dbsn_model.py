@@ -11,11 +11,32 @@ def dbsn_options(tiny_data, channels=3, noise_model='awgn', stage='joint', **ove
     del opt['r2r']
     k = 6 if noise_model == 'multivariate' else channels
     opt.update(
-        model_type='DBSNModel', name='dbsn_tiny', dbsn={'noise_model': noise_model, 'stage': stage, 'gamma': 1.0},
-        network_g={'type': 'DBSNNet', 'num_in_ch': channels, 'num_feat': 8, 'num_blocks': 1},
-        network_sigma_mu={'type': 'DBSNSigmaMuNet', 'num_feat': 8, 'num_mid': 4, 'num_out': k},
-        network_noise={'type': 'DBSNNoiseEstimator', 'num_in_ch': channels, 'num_mid': 4, 'num_out': k,
-                       'zero_init_last': False})
+        model_type='DBSNModel',
+        name='dbsn_tiny',
+        dbsn={
+            'noise_model': noise_model,
+            'stage': stage,
+            'gamma': 1.0
+        },
+        network_g={
+            'type': 'DBSNNet',
+            'num_in_ch': channels,
+            'num_feat': 8,
+            'num_blocks': 1
+        },
+        network_sigma_mu={
+            'type': 'DBSNSigmaMuNet',
+            'num_feat': 8,
+            'num_mid': 4,
+            'num_out': k
+        },
+        network_noise={
+            'type': 'DBSNNoiseEstimator',
+            'num_in_ch': channels,
+            'num_mid': 4,
+            'num_out': k,
+            'zero_init_last': False
+        })
     opt['train']['ema_decay'] = 0
     if stage == 'mu':
         opt['train']['pixel_opt'] = {'type': 'MSELoss', 'loss_weight': 1.0}
@@ -89,15 +110,20 @@ def test_staged_training_through_the_cli_and_exact_resume(tmp_path, tiny_data):
     common = {'train.total_iter': 4, 'logger.save_checkpoint_freq': 4, 'val.val_freq': 4}
     mu_dir = tmp_path / 'mu'
     mu_dir.mkdir()
-    result = run_cli(['train', '-opt', write_options(mu_dir / 'o.yml', dbsn_options(tiny_data, stage='mu', **common))],
+    result = run_cli(['train', '-opt',
+                      write_options(mu_dir / 'o.yml', dbsn_options(tiny_data, stage='mu', **common))],
                      cwd=mu_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     mu_ckpt = mu_dir / 'experiments' / 'dbsn_tiny' / 'models' / 'net_g_4.pth'
 
     def joint(workdir, *extra):
         workdir.mkdir(exist_ok=True)
-        opt = dbsn_options(tiny_data, stage='joint', **{'train.total_iter': 20, 'logger.save_checkpoint_freq': 10,
-                                                        'val.val_freq': 10})
+        opt = dbsn_options(
+            tiny_data, stage='joint', **{
+                'train.total_iter': 20,
+                'logger.save_checkpoint_freq': 10,
+                'val.val_freq': 10
+            })
         opt['path']['pretrain_network_g'] = str(mu_ckpt)
         res = run_cli(['train', '-opt', write_options(workdir / 'o.yml', opt), *extra], cwd=workdir)
         assert res.returncode == 0, res.stderr[-2000:]
@@ -112,3 +138,29 @@ def test_staged_training_through_the_cli_and_exact_resume(tmp_path, tiny_data):
         a = torch.load(straight / 'models' / name, weights_only=True)['params']
         b = torch.load(resumed / 'models' / name, weights_only=True)['params']
         assert all(torch.equal(a[k], b[k]) for k in a), f'{name} differs after resume'
+
+
+def test_test_honours_val_tile_size(tiny_data):
+    """Tiled testing runs D-BSN on tiles and, with an overlap beyond the receptive field, equals the whole image."""
+    model = _model(tiny_data, noise_model='hetero')  # per-pixel noise levels: no per-image statistic to differ
+    y = torch.rand(1, 3, 40, 40)
+    model.feed_val_data({'lq': y})
+    model.test()
+    whole, whole_mu = model.output.clone(), model.output_mu.clone()
+    sizes = []
+    hook = model.net_g.register_forward_pre_hook(lambda module, inputs: sizes.append(tuple(inputs[0].shape[-2:])))
+    model.opt['val'].update(tile_size=24, tile_overlap=22, tile_batch=1)
+    model.feed_val_data({'lq': y})
+    model.test()
+    hook.remove()
+    assert sizes and set(sizes) == {(24, 24)}  # the networks saw tiles, not the image
+    assert torch.allclose(model.output, whole, atol=1e-5) and torch.allclose(model.output_mu, whole_mu, atol=1e-5)
+
+
+@pytest.mark.parametrize('missing', ['network_sigma_mu', 'network_noise'])
+def test_missing_networks_fail_before_any_folder_is_made(tiny_data, tmp_path, missing):
+    opt = dbsn_options(tiny_data)
+    del opt[missing]
+    result = run_cli(['train', '-opt', write_options(tmp_path / 'dbsn.yml', opt)], cwd=tmp_path)
+    assert result.returncode == 2 and f'DBSNModel needs {missing}' in result.stderr
+    assert not (tmp_path / 'experiments').exists()

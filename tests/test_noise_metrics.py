@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 import torch
 from basicsr.metrics import calculate_metric
-from conftest import SHARED_DATA
+from basicsr.models import build_model
+from basicsr.utils import tensor2img
+from basicsr.utils.registry import MODEL_REGISTRY
+from conftest import SHARED_DATA, r2r_options
 from os import path as osp
+from torch.utils.data import DataLoader
 
+from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
 from basicsr_noise.metrics.noise_metrics import akld_torch, akld_window, calculate_akld, calculate_ks, ks_torch
+from basicsr_noise.models.base_model import NoiseBaseModel
 
 
 def _clean(shape=(96, 96, 3), seed=0):
@@ -83,7 +89,9 @@ def test_numpy_and_torch_agree_and_samples_average():
 
 def test_metrics_are_registered_for_basicsr():
     clean = _clean()
-    data = {'img_fake': _awgn(clean, 15, 2), 'img_real': _awgn(clean, 25, 1), 'img_clean': clean}
+    # the names BasicSR's validation passes: img (generated), img2 (its ground truth: the real noisy image) and the
+    # model's clean visual as img_clean
+    data = {'img': _awgn(clean, 15, 2), 'img2': _awgn(clean, 25, 1), 'img_clean': clean}
     assert calculate_metric(data, {'type': 'calculate_akld'}) == calculate_akld(**data)
     assert calculate_metric(data, {'type': 'calculate_ks'}) == calculate_ks(**data)
 
@@ -101,3 +109,39 @@ def test_pngan_generated_image_against_its_real_pair():
     # the values shown in docs/benchmarks.md; PNGAN's paper reports AKLD 0.153 averaged over SIDD validation
     assert akld == pytest.approx(0.1495, abs=5e-4) and ks == pytest.approx(0.0714, abs=5e-4)
     assert calculate_akld(awgn50, real, clean) > 1.0 > akld  # its AWGN sigma-50 input is far from real noise
+
+
+@MODEL_REGISTRY.register()
+class MetricsTestNoiseGeneratorModel(NoiseBaseModel):
+    """A stand-in noise generator: its result is the clean image with AWGN sigma 15 (seeded per image); the real
+    noisy image is its ground truth and the clean image a visual, as a trained generator's validation sees them."""
+
+    def feed_val_data(self, data):
+        self.gt, self.clean = data['lq'].to(self.device), data['gt'].to(self.device)
+
+    def test(self):
+        generator = torch.Generator().manual_seed(int(self.clean.sum() * 1000) % 2**31)
+        self.output = self.clean + 15 / 255. * torch.randn(self.clean.shape, generator=generator)
+
+    def get_current_visuals(self):
+        return {'result': self.output.cpu(), 'gt': self.gt.cpu(), 'clean': self.clean.cpu()}
+
+
+def test_akld_and_ks_as_validation_metrics_of_a_noise_generator(tiny_data):
+    opt = r2r_options(tiny_data)
+    del opt['r2r']
+    opt.update(model_type='MetricsTestNoiseGeneratorModel', is_train=False, dist=False, rank=0, world_size=1)
+    opt['val']['metrics'] = {'akld': {'type': 'calculate_akld'}, 'ks': {'type': 'calculate_ks'}}
+    model = build_model(opt)
+    dataset = NoisyImageDataset(dict(opt['datasets']['val'], phase='val'))
+    model.nondist_validation(DataLoader(dataset), 0, None, False)
+    expected = {'akld': [], 'ks': []}
+    for item in (dataset[i] for i in range(len(dataset))):  # the same images, scored directly
+        model.feed_val_data({k: item[k][None] for k in ('lq', 'gt')})
+        model.test()
+        fake, real, clean = (tensor2img(t) for t in (model.output, model.gt, model.clean))
+        expected['akld'].append(calculate_akld(fake, real, clean))
+        expected['ks'].append(calculate_ks(fake, real, clean))
+    assert model.metric_results['akld'] == pytest.approx(np.mean(expected['akld']))
+    assert model.metric_results['ks'] == pytest.approx(np.mean(expected['ks']))
+    assert 0.05 < model.metric_results['akld'] < 1  # sigma 15 against sigma 25: a real, non-zero divergence

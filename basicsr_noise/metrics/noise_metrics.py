@@ -44,8 +44,11 @@ def _kl_of_ratio(ratio):
 
 
 @METRIC_REGISTRY.register()
-def calculate_akld(img_fake, img_real, img_clean, **kwargs):
+def calculate_akld(img, img2, img_clean, **kwargs):
     """Average KL divergence between generated and real noise (Yue et al., DANet, ECCV 2020).
+
+    As a ``val.metrics`` entry of a noise-generator model, ``img`` is the generated noisy image, ``img2`` (BasicSR's
+    ground truth) the real noisy image and ``img_clean`` the model's ``clean`` visual.
 
     The local noise variance of each image is the 7x7 Gaussian-window average (:func:`akld_window`) of its squared noise
     ``(noisy - clean)^2`` (reflect padding, no mean subtracted); per pixel and channel the ratio
@@ -53,14 +56,14 @@ def calculate_akld(img_fake, img_real, img_clean, **kwargs):
     0.5 * (r - 1 - ln r)`` averaged. Noisy images are clipped to [0, 255] as stored images are.
 
     Args:
-        img_fake (ndarray): Generated noisy image, HWC (or HW) in [0, 255].
-        img_real (ndarray): Real noisy image of the same scene.
+        img (ndarray): Generated noisy image, HWC (or HW) in [0, 255].
+        img2 (ndarray): Real noisy image of the same scene.
         img_clean (ndarray): Clean image.
 
     Returns:
         float: AKLD; 0 for identical noise fields, 0.7013 for a noise-free fake (the clamp).
     """
-    fake, real, clean = (_as_unit_hwc(img) for img in (img_fake, img_real, img_clean))
+    fake, real, clean = (_as_unit_hwc(x) for x in (img, img2, img_clean))
     _check_shapes(fake, real, clean)
     window = akld_window()
     ratios = []
@@ -94,21 +97,21 @@ def _histograms(values, xp):
 
 
 @METRIC_REGISTRY.register()
-def calculate_ks(img_fake, img_real, img_clean, **kwargs):
+def calculate_ks(img, img2, img_clean, **kwargs):
     """Two-sample Kolmogorov-Smirnov statistic of binned noise values (as NoiseTransfer, Lee et al., 2023).
 
     Noise ``(noisy - clean) / 255`` over all pixels and channels, 256-bin histograms on [-1, 1], the largest
     difference of the cumulative histograms. 0 for identical noise distributions, 1 for disjoint ones.
 
     Args:
-        img_fake (ndarray): Generated noisy image, HWC (or HW) in [0, 255].
-        img_real (ndarray): Real noisy image of the same scene.
+        img (ndarray): Generated noisy image, HWC (or HW) in [0, 255] (``val.metrics``: as :func:`calculate_akld`).
+        img2 (ndarray): Real noisy image of the same scene.
         img_clean (ndarray): Clean image.
 
     Returns:
         float: KS statistic in [0, 1].
     """
-    fake, real, clean = (_as_unit_hwc(img) for img in (img_fake, img_real, img_clean))
+    fake, real, clean = (_as_unit_hwc(x) for x in (img, img2, img_clean))
     _check_shapes(fake, real, clean)
     p, q = _histograms(np.stack([(fake - clean).ravel(), (real - clean).ravel()]), np)
     return float(np.abs(np.cumsum(p) - np.cumsum(q)).max())

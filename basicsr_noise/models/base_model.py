@@ -1,4 +1,3 @@
-import difflib
 import inspect
 import numpy as np
 import random
@@ -15,22 +14,15 @@ from os import path as osp
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 from tqdm import tqdm
 
-from basicsr_noise.utils.checkpoint import atomic_torch_save
+from basicsr_noise.utils.atomic import atomic_torch_save
+from basicsr_noise.utils.options import plain
+from basicsr_noise.utils.suggest import did_you_mean
 from basicsr_noise.utils.tiling import tiled_forward
 
 
-def _to_plain(obj):
-    """OrderedDicts from YAML to plain containers, so that checkpoints load with ``weights_only=True``."""
-    if isinstance(obj, dict):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
-    return obj
-
-
-def metric_needs_reference(metric_type):
-    """Whether a registered metric compares against a ground truth (takes ``img2``)."""
-    return 'img2' in inspect.signature(METRIC_REGISTRY.get(metric_type)).parameters
+def metric_inputs(metric_type):
+    """The image arguments a registered metric takes: ``img``, ``img2`` (the ground truth), ``img_<visual>``."""
+    return [p for p in inspect.signature(METRIC_REGISTRY.get(metric_type)).parameters if p.startswith('img')]
 
 
 class NoiseBaseModel(SRModel):
@@ -52,11 +44,16 @@ class NoiseBaseModel(SRModel):
         if opt.get('num_gpu', 0) != 0 and not torch.cuda.is_available():
             raise RuntimeError(f'num_gpu is {opt["num_gpu"]} but CUDA is not available; set num_gpu: 0 for CPU.')
         self.__class__.check_options(opt)
+        self.read_options(opt)
         super().__init__(opt)
 
     @classmethod
     def check_options(cls, opt):
-        """Validate the model's own options before anything is built; raise ``ValueError`` naming the key."""
+        """Validate the model's own options before anything is built, writing their defaults into ``opt`` (see
+        :func:`method_options`); raise ``ValueError`` naming the key. The pre-flight check calls it on a copy."""
+
+    def read_options(self, opt):
+        """Read the checked method options into attributes, before the networks are built."""
 
     # ------------------------------------------------------------------ devices, optimizers, schedulers
     def model_to_device(self, net):
@@ -109,8 +106,8 @@ class NoiseBaseModel(SRModel):
         """``train.use_amp`` / ``train.amp_dtype``: autocast dtype, and a GradScaler for float16 on CUDA."""
         train_opt = self.opt['train']
         self.use_amp = bool(train_opt.get('use_amp', False))
-        self.amp_dtype = getattr(torch, train_opt.get('amp_dtype', 'float16' if self.device.type == 'cuda' else
-                                                      'bfloat16'))
+        self.amp_dtype = getattr(torch,
+                                 train_opt.get('amp_dtype', 'float16' if self.device.type == 'cuda' else 'bfloat16'))
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.use_amp and self.device.type == 'cuda' and self.amp_dtype == torch.float16)
 
@@ -148,15 +145,23 @@ class NoiseBaseModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     # ------------------------------------------------------------------ inference
-    def inference(self, x):
-        """Run the test network (EMA if any) on ``x`` without gradients, tiled when ``val.tile_size`` is set."""
-        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
-        was_training = net.training
-        net.eval()
+    def tiled(self, fn, x):
+        """``fn(x)`` without gradients, over tiles when ``val.tile_size`` is set (``tile_overlap``, ``tile_batch``)."""
         val_opt = self.opt.get('val') or {}
         with torch.no_grad():
-            out = tiled_forward(net, x, val_opt.get('tile_size'), val_opt.get('tile_overlap', 32),
-                                val_opt.get('tile_batch', 4))
+            return tiled_forward(fn, x, val_opt.get('tile_size'), val_opt.get('tile_overlap', 32),
+                                 val_opt.get('tile_batch', 4))
+
+    def test_network(self):
+        """The network that tests: the EMA of ``net_g`` when there is one."""
+        return self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+
+    def inference(self, x):
+        """Run the test network in eval mode on ``x`` without gradients, tiled when ``val.tile_size`` is set."""
+        net = self.test_network()
+        was_training = net.training
+        net.eval()
+        out = self.tiled(net, x)
         net.train(was_training)
         return out
 
@@ -186,10 +191,14 @@ class NoiseBaseModel(SRModel):
             self.feed_val_data(val_data)
             self.test()
             visuals = self.get_current_visuals()
+            extra_results = getattr(self, 'extra_results', ())
+            # img: the result; img2: the ground truth; img_<key>: any other visual (e.g. a generator's clean input)
             metric_data = {'img': tensor2img([visuals['result']])}
-            if 'gt' in visuals:
-                metric_data['img2'] = tensor2img([visuals['gt']])
-            extra_images = {key: tensor2img([visuals[key]]) for key in getattr(self, 'extra_results', ())}
+            metric_data.update({
+                ('img2' if key == 'gt' else f'img_{key}'): tensor2img([value])
+                for key, value in visuals.items() if key != 'result' and key not in extra_results
+            })
+            extra_images = {key: tensor2img([visuals[key]]) for key in extra_results}
             self._clear_batch()
 
             if save_img:
@@ -198,11 +207,13 @@ class NoiseBaseModel(SRModel):
                     self._save_validation_image(img, img_name, dataset_name, current_iter, tag=key)
             values = {}
             for name, metric_opt in metrics_opt.items():
-                if 'img2' not in metric_data and metric_needs_reference(metric_opt['type']):
+                inputs = metric_inputs(metric_opt['type'])
+                if any(key not in metric_data for key in inputs):  # e.g. no ground truth: reference metrics skip
                     continue
-                values[name] = calculate_metric(metric_data, metric_opt)
+                data = {key: metric_data[key] for key in inputs}
+                values[name] = calculate_metric(data, metric_opt)
                 for key, img in extra_images.items():  # e.g. DBSN's raw estimate, reported as mu_<metric>
-                    values[f'{key}_{name}'] = calculate_metric(dict(metric_data, img=img), metric_opt)
+                    values[f'{key}_{name}'] = calculate_metric(dict(data, img=img), metric_opt)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.) + value
                 counts[name] = counts.get(name, 0) + 1
@@ -216,14 +227,15 @@ class NoiseBaseModel(SRModel):
 
         skipped = [name for name in metrics_opt if counts[name] == 0]
         if skipped:
-            logger.warning(f'Validation {dataset_name}: no ground truth, reference metrics skipped: {skipped}.')
+            logger.warning(f'Validation {dataset_name}: metrics skipped for lack of the images they compare (no '
+                           f'ground truth?): {skipped}.')
         self.metric_results = {name: sums[name] / counts[name] for name in sums if counts[name]}
         records = self.best_metric_results[dataset_name] if metrics_opt else {}
         for name, value in self.metric_results.items():
             if name not in records:  # extra results get a record like their metric's
                 base = records[name.split('_', 1)[1]]
-                records[name] = dict(better=base['better'], val=float('-inf' if base['better'] == 'higher' else 'inf'),
-                                     iter=-1)
+                records[name] = dict(
+                    better=base['better'], val=float('-inf' if base['better'] == 'higher' else 'inf'), iter=-1)
             self._update_best_metric_result(dataset_name, name, value, current_iter)
         if self.metric_results:
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
@@ -255,11 +267,11 @@ class NoiseBaseModel(SRModel):
         save_dict = {}
         for net_, key in zip(nets, param_keys):
             state_dict = self.get_bare_model(net_).state_dict()
-            save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.cpu())
-                                         for k, v in state_dict.items())
+            save_dict[key] = OrderedDict(
+                (k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state_dict.items())
         network_opt = self.opt.get('network_' + net_label[len('net_'):]) if net_label.startswith('net_') else None
         if network_opt is not None:
-            save_dict['meta'] = {'network_' + net_label[len('net_'):]: _to_plain(network_opt)}
+            save_dict['meta'] = {'network_' + net_label[len('net_'):]: plain(network_opt)}
         atomic_torch_save(save_dict, save_path)
 
     def init_noise_generator(self):
@@ -313,13 +325,25 @@ class NoiseBaseModel(SRModel):
         self.load_extra_training_state(resume_state.get('extra') or {})
 
 
+def method_options(opt, section, defaults):
+    """The option section ``opt[section]`` with its unknown keys rejected and ``defaults`` filled in (written back).
+
+    Defaults of a method are written here once, by its ``check_options``; the model reads ``opt[section]`` after.
+    """
+    given = opt.get(section) or {}
+    if not isinstance(given, dict):
+        raise ValueError(f'{section} must be a mapping of options, got {given!r}.')
+    check_known_keys(given, section, set(defaults))
+    opt[section] = {**defaults, **given}
+    return opt[section]
+
+
 def check_known_keys(section, where, known):
     """Raise ``ValueError`` for the first key of an option section that is not in ``known``, with a suggestion."""
     for key in section or {}:
         if key not in known:
-            hint = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f' Did you mean {hint[0]!r}?' if hint else ''
-            raise ValueError(f'Unknown option {where}.{key}.{hint} Known keys: {", ".join(sorted(known))}.')
+            raise ValueError(f'Unknown option {where}.{key}.{did_you_mean(key, sorted(known))} Known keys: '
+                             f'{", ".join(sorted(known))}.')
 
 
 def rank_seed(opt):

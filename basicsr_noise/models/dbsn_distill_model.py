@@ -5,10 +5,18 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from collections import OrderedDict
 
 from basicsr_noise.utils.bayes_fusion import bayes_fusion
-from .base_model import NoiseBaseModel, check_known_keys
+from .base_model import NoiseBaseModel, method_options
 from .dbsn_model import NOISE_MODELS, dbsn_covariances, dbsn_noise_covariance
 
-DISTILL_KEYS = {'noise_model', 'gamma', 'noisy_ratio', 'noisy_weight', 'clean_weight', 'kappa'}
+# the official settings
+DISTILL_DEFAULTS = {
+    'noise_model': 'awgn',
+    'gamma': 1.0,
+    'noisy_ratio': 0.125,
+    'noisy_weight': 0.1,
+    'clean_weight': 1.0,
+    'kappa': [0.9, 1.1]
+}
 TEACHER = ('teacher', 'teacher_sigma_mu', 'teacher_noise')
 
 
@@ -39,13 +47,6 @@ class DBSNDistillModel(NoiseBaseModel):
     """
 
     def __init__(self, opt):
-        distill = opt.get('distill') or {}
-        self.noise_model = distill.get('noise_model', 'awgn')
-        self.gamma = float(distill.get('gamma', 1.0))
-        self.noisy_ratio = float(distill.get('noisy_ratio', 0.125))
-        self.noisy_weight = float(distill.get('noisy_weight', 0.1))
-        self.clean_weight = float(distill.get('clean_weight', 1.0))
-        self.kappa = tuple(float(k) for k in distill.get('kappa', (0.9, 1.1)))
         super().__init__(opt)
         teacher_opt = dict(opt['network_teacher'], return_feature=True)
         nets = []
@@ -61,15 +62,21 @@ class DBSNDistillModel(NoiseBaseModel):
 
     @classmethod
     def check_options(cls, opt):
-        distill = opt.get('distill') or {}
-        check_known_keys(distill, 'distill', DISTILL_KEYS)
-        if distill.get('noise_model', 'awgn') not in NOISE_MODELS:
+        distill = method_options(opt, 'distill', DISTILL_DEFAULTS)
+        if distill['noise_model'] not in NOISE_MODELS:
             raise ValueError(f'distill.noise_model must be one of {NOISE_MODELS}, got {distill["noise_model"]!r}.')
-        if not 0 <= float(distill.get('noisy_ratio', 0.125)) <= 1:
+        if not 0 <= float(distill['noisy_ratio']) <= 1:
             raise ValueError('distill.noisy_ratio must lie in [0, 1].')
         for key in ('network_teacher', 'network_teacher_sigma_mu', 'network_teacher_noise'):
             if key not in opt:
                 raise ValueError(f'DBSNDistillModel needs {key} (the trained DBSN networks).')
+
+    def read_options(self, opt):
+        distill = opt['distill']
+        self.noise_model, self.gamma = distill['noise_model'], float(distill['gamma'])
+        self.noisy_ratio, self.noisy_weight = float(distill['noisy_ratio']), float(distill['noisy_weight'])
+        self.clean_weight = float(distill['clean_weight'])
+        self.kappa = tuple(float(k) for k in distill['kappa'])
 
     def feed_data(self, data):
         """Build the training batch (validation and testing go through :meth:`feed_val_data`)."""

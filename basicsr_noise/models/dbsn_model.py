@@ -6,9 +6,10 @@ from collections import OrderedDict
 from torch.nn import functional as F
 
 from basicsr_noise.utils.bayes_fusion import bayes_fusion
-from .base_model import NoiseBaseModel, check_known_keys
+from .base_model import NoiseBaseModel, method_options
 
-DBSN_KEYS = {'noise_model', 'stage', 'gamma'}
+DBSN_DEFAULTS = {'noise_model': 'awgn', 'stage': 'joint', 'gamma': 1.0}
+DBSN_NETWORKS = ('network_sigma_mu', 'network_noise')
 NOISE_MODELS = ('awgn', 'hetero', 'multivariate')
 STAGES = ('mu', 'sigma', 'joint')
 TRIU = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
@@ -61,38 +62,39 @@ class DBSNModel(NoiseBaseModel):
     frozen; ``joint``: everything, both with ``likelihood_opt``), and ``gamma`` of the Bayes fusion.
 
     Testing fuses mu with the noisy image by Bayes' rule; validation reports metrics of the fused estimate
-    (``result``) and, prefixed ``mu_``, of the raw D-BSN output.
+    (``result``) and, prefixed ``mu_``, of the raw D-BSN output. With ``val.tile_size`` the whole fused estimate is
+    computed tile by tile (the awgn and multivariate noise levels are then estimated per tile, not per image).
     """
 
     def __init__(self, opt):
-        dbsn = opt.get('dbsn') or {}
-        self.noise_model, self.stage = dbsn.get('noise_model', 'awgn'), dbsn.get('stage', 'joint')
-        self.gamma = float(dbsn.get('gamma', 1.0))
-        opt['network_g'] = dict(opt['network_g'], return_feature=True)
-        for key in ('network_sigma_mu', 'network_noise'):
-            if key not in opt:
-                raise ValueError(f'DBSNModel needs {key}.')
         super().__init__(opt)
         self._build_heads()  # test mode builds them here; training built them in init_training_settings
         self.extra_results = ('mu', )
 
     @classmethod
     def check_options(cls, opt):
-        dbsn = opt.get('dbsn') or {}
-        check_known_keys(dbsn, 'dbsn', DBSN_KEYS)
-        if dbsn.get('noise_model', 'awgn') not in NOISE_MODELS:
+        dbsn = method_options(opt, 'dbsn', DBSN_DEFAULTS)
+        if dbsn['noise_model'] not in NOISE_MODELS:
             raise ValueError(f'dbsn.noise_model must be one of {NOISE_MODELS}, got {dbsn["noise_model"]!r}.')
-        if dbsn.get('stage', 'joint') not in STAGES:
+        if dbsn['stage'] not in STAGES:
             raise ValueError(f'dbsn.stage must be one of {STAGES}, got {dbsn["stage"]!r}.')
+        for key in DBSN_NETWORKS:  # every noise model needs both: CNN_est and the uncertainty head of mu
+            if not isinstance(opt.get(key), dict):
+                raise ValueError(f'DBSNModel needs {key} (noise model {dbsn["noise_model"]}).')
         channels = (opt.get('network_g') or {}).get('num_in_ch', 1)
-        multivariate = dbsn.get('noise_model') == 'multivariate'
+        multivariate = dbsn['noise_model'] == 'multivariate'
         if multivariate and channels != 3:
             raise ValueError('dbsn.noise_model multivariate needs colour images (network_g.num_in_ch: 3).')
         expected = 6 if multivariate else channels
-        for key in ('network_sigma_mu', 'network_noise'):
-            if (opt.get(key) or {}).get('num_out', 1) != expected:
+        for key in DBSN_NETWORKS:
+            if opt[key].get('num_out', 1) != expected:
                 raise ValueError(f'{key}.num_out must be {expected} for {channels}-channel images and noise model '
-                                 f'{dbsn.get("noise_model", "awgn")}.')
+                                 f'{dbsn["noise_model"]}.')
+
+    def read_options(self, opt):
+        dbsn = opt['dbsn']
+        self.noise_model, self.stage, self.gamma = dbsn['noise_model'], dbsn['stage'], float(dbsn['gamma'])
+        opt['network_g'] = dict(opt['network_g'], return_feature=True)
 
     # ----------------------------------------------------------------------------- networks and optimisation
     def init_training_settings(self):
@@ -125,8 +127,11 @@ class DBSNModel(NoiseBaseModel):
 
     def setup_optimizers(self):
         train_opt = self.opt['train']
-        nets = {'mu': [self.net_g], 'sigma': [self.net_sigma_mu, self.net_noise],
-                'joint': [self.net_g, self.net_sigma_mu, self.net_noise]}[self.stage]
+        nets = {
+            'mu': [self.net_g],
+            'sigma': [self.net_sigma_mu, self.net_noise],
+            'joint': [self.net_g, self.net_sigma_mu, self.net_noise]
+        }[self.stage]
         params = [p for net in nets for p in net.parameters() if p.requires_grad]
         optim_opt = dict(train_opt['optim_g'])
         self.optimizer_g = self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
@@ -162,16 +167,18 @@ class DBSNModel(NoiseBaseModel):
             self.model_ema(decay=self.ema_decay)
 
     # ----------------------------------------------------------------------------- testing
+    def fused_and_mu(self, y):
+        """The Bayes-fused estimate and mu, concatenated on channels (one output, so that it can be tiled)."""
+        mu, feat = self.test_network()(y)
+        cov_mu, cov_n = self.covariances(y, mu, feat)
+        return torch.cat([bayes_fusion(y, mu, cov_mu, cov_n, self.gamma), mu], 1)
+
     def test(self):
-        nets = (self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g, self.net_sigma_mu, self.net_noise)
+        nets = (self.test_network(), self.net_sigma_mu, self.net_noise)
         modes = [net.training for net in nets]
         for net in nets:
             net.eval()
-        with torch.no_grad():
-            mu, feat = nets[0](self.lq)
-            cov_mu, cov_n = self.covariances(self.lq, mu, feat)
-            self.output_mu = mu
-            self.output = bayes_fusion(self.lq, mu, cov_mu, cov_n, self.gamma)
+        self.output, self.output_mu = self.tiled(self.fused_and_mu, self.lq).chunk(2, dim=1)
         for net, mode in zip(nets, modes):
             net.train(mode)
 

@@ -2,9 +2,10 @@ import torch
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from basicsr_noise.noise import draw_gaussian_noise, noise_std_map
-from .base_model import NoiseBaseModel, check_known_keys
+from .base_model import NoiseBaseModel, check_known_keys, method_options
 
-R2R_KEYS = {'alpha', 'noise', 'test_samples', 'test_alpha', 'test_batch', 'val_seed'}
+# alpha and noise are required; test_alpha None means alpha
+R2R_DEFAULTS = {'alpha': None, 'noise': None, 'test_samples': 0, 'test_alpha': None, 'test_batch': 8, 'val_seed': 0}
 NOISE_KEYS = {'awgn': {'type', 'sigma'}, 'nlf': {'type', 'a', 'b'}, 'dataset': {'type'}}
 
 
@@ -51,24 +52,16 @@ class R2RModel(NoiseBaseModel):
 
     def __init__(self, opt):
         super().__init__(opt)
-        r2r = opt['r2r']
-        self.alpha = float(r2r['alpha'])
-        self.noise_opt = dict(r2r['noise'])
-        self.test_samples = int(r2r.get('test_samples', 0))
-        self.test_alpha = float(r2r.get('test_alpha', self.alpha))
-        self.test_batch = int(r2r.get('test_batch', 8))
-        self.val_seed = int(r2r.get('val_seed', 0))
         self.init_noise_generator()
         self.val_generator = torch.Generator(device=self.device)
 
     @classmethod
     def check_options(cls, opt):
-        r2r = opt.get('r2r')
-        if not isinstance(r2r, dict):
+        if not isinstance(opt.get('r2r'), dict):
             raise ValueError('R2RModel needs a top-level "r2r" section with at least alpha and noise.')
-        check_known_keys(r2r, 'r2r', R2R_KEYS)
+        r2r = method_options(opt, 'r2r', R2R_DEFAULTS)
         for key in ('alpha', 'noise'):
-            if key not in r2r:
+            if r2r[key] is None:
                 raise ValueError(f'Missing option r2r.{key}.')
         if not float(r2r['alpha']) > 0:
             raise ValueError(f'r2r.alpha must be positive, got {r2r["alpha"]}.')
@@ -80,8 +73,17 @@ class R2RModel(NoiseBaseModel):
         for key in NOISE_KEYS[noise_type] - {'type'}:
             if key not in noise:
                 raise ValueError(f'Missing option r2r.noise.{key} for noise type {noise_type}.')
-        if int(r2r.get('test_samples', 0)) < 0:
+        if int(r2r['test_samples']) < 0:
             raise ValueError(f'r2r.test_samples must be >= 0, got {r2r["test_samples"]}.')
+
+    def read_options(self, opt):
+        r2r = opt['r2r']
+        self.alpha = float(r2r['alpha'])
+        self.noise_opt = dict(r2r['noise'])
+        self.test_samples = int(r2r['test_samples'])
+        self.test_alpha = float(self.alpha if r2r['test_alpha'] is None else r2r['test_alpha'])
+        self.test_batch = int(r2r['test_batch'])
+        self.val_seed = int(r2r['val_seed'])
 
     def noise_std(self, y, data):
         """Standard deviation of the noise of ``y`` (the covariance R2R must know), broadcastable to ``y``."""
