@@ -11,18 +11,14 @@ Inference: ``basicsr-noise infer``'s code path (``NetworkDenoiser``) on a 1024x1
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
-import datetime
-import glob
 import os
 import sys
 import tempfile
 import time
 import torch
 import yaml
-from basicsr.utils.registry import DATASET_REGISTRY
-from benchmark_io import save_results
+from benchmark_io import basicsr_seconds_per_iter, save_results
 from os import path as osp
-from torch.utils import data as data
 
 from basicsr_noise.archs.dncnn_arch import R2RDnCNN
 from basicsr_noise.cli import main as cli_main
@@ -30,26 +26,6 @@ from basicsr_noise.models.r2r_model import recorrupt
 from basicsr_noise.utils.denoiser import NetworkDenoiser
 
 NET = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 64, 'num_layers': 20, 'first_bias': True, 'bn_eps': 1e-4}
-
-
-@DATASET_REGISTRY.register()
-class InMemoryPatchBenchmarkDataset(data.Dataset):
-    """Random patches held in memory (benchmark only)."""
-
-    def __init__(self, opt):
-        self.opt = opt
-        g = torch.Generator().manual_seed(0)
-        self.patches = torch.rand(opt['num_patches'], 3, opt['gt_size'], opt['gt_size'], generator=g)
-
-    def __getitem__(self, index):
-        return {'lq': self.patches[index], 'lq_path': f'{int(index)}.png'}
-
-    def __len__(self):
-        return len(self.patches)
-
-
-def _log_seconds(line):
-    return datetime.datetime.strptime(line[:23], '%Y-%m-%d %H:%M:%S,%f').timestamp()
 
 
 def basicsr_loop(iters, batch, patch, work):
@@ -74,10 +50,7 @@ def basicsr_loop(iters, batch, patch, work):
         cli_main(['train', '-opt', opt_path])
     finally:
         os.chdir(cwd)
-    log = open(sorted(glob.glob(osp.join(work, 'experiments', 'speed', 'train_*.log')))[-1]).read().splitlines()
-    start = next(_log_seconds(line) for line in log if 'Start training from' in line)
-    end = next(_log_seconds(line) for line in log if 'End of training' in line)
-    return (end - start) / iters
+    return basicsr_seconds_per_iter(work, 'speed', iters)
 
 
 def bare_loop(iters, batch, patch):

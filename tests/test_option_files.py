@@ -5,7 +5,7 @@ import pytest
 import torch
 from basicsr.archs import build_network
 from basicsr.models import build_model
-from conftest import REPO
+from conftest import REPO, SHARED_DATA
 from os import path as osp
 
 from basicsr_noise.utils.option_check import check_options
@@ -57,6 +57,8 @@ def _stage_recipes():
 def test_the_expected_option_files_exist():
     names = {osp.relpath(p, osp.join(REPO, 'options')) for p in OPTION_FILES}
     assert {'test/r2r_sidd_official.yml', 'demo/r2r_demo_test.yml', 'demo/dbsn_demo_test.yml'} <= names
+    assert {'ntgan.yml', 'ntgan/ntgan.yml', 'ntgan/ntgan_test_dnd_cc.yml', 'demo/ntgan_demo.yml',
+            'demo/ntgan_demo_test.yml'} <= names
     assert set(_stage_recipes()) <= names
 
 
@@ -93,6 +95,10 @@ def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path):
         if key.startswith('pretrain_network_'):
             opt['path'][key] = None
     _teacher_checkpoints(opt, tmp_path)
+    noise_opt = (opt.get('ntgan') or {}).get('noise_opt') or {}
+    if noise_opt.get('crf') == 'dorf':  # the curves are data: the shared copy, else the parametric family
+        dorf = osp.join(SHARED_DATA, 'dorf')
+        noise_opt.update(dorf_dir=dorf) if osp.isdir(dorf) else noise_opt.update(crf='gamma')
     check_options(opt, path, is_train=is_train)
     opt.update(is_train=is_train, dist=False, rank=0, world_size=1)
     opt['path'].update(models='/nonexistent', training_states='/nonexistent', visualization='/nonexistent')

@@ -136,3 +136,21 @@ def test_submit_cli_needs_its_inputs(tmp_path):
     assert result.returncode != 0 and ('noisy_mat' in result.stderr or 'x.pth' in result.stderr)
     result = run_cli(['submit', 'dnd', '--output', 'o', '--results', 'nowhere'], cwd=tmp_path)
     assert result.returncode == 2 and 'nowhere' in result.stderr
+
+
+def test_submit_dnd_cli_with_an_ntgan_checkpoint(tmp_path):
+    """An NTGAN checkpoint denoises at noise level zero; DND's 10x12 crops are padded to multiples of 4 and back."""
+    from basicsr_noise.archs.ntgan_arch import NTGANNet
+    net_opt = {'type': 'NTGANNet', 'num_in_ch': 3, 'num_feat': 8}
+    torch.manual_seed(0)
+    net = NTGANNet(num_feat=8).eval()
+    torch.save({'params': net.state_dict(), 'meta': {'network_g': net_opt}}, tmp_path / 'ntgan.pth')
+    _fake_dnd_release(tmp_path / 'dnd', np.random.default_rng(2))
+    result = run_cli(['submit', 'dnd', '--ckpt', 'ntgan.pth', '--data', 'dnd', '--output', 'sub', '--device', 'cpu'],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    i, k, crop = list(dnd_crops(tmp_path / 'dnd'))[7]
+    with torch.no_grad():
+        expected = net.denoise(torch.from_numpy(crop).permute(2, 0, 1)[None])[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(scipy.io.loadmat(tmp_path / 'sub' / f'{i:04d}_{k:02d}.mat')['Idenoised_crop'], expected,
+                               atol=1e-6)

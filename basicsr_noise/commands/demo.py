@@ -13,7 +13,7 @@ from basicsr.metrics import calculate_psnr
 from os import path as osp
 
 from basicsr_noise.data.bundled_images import TEST_IMAGES, TRAIN_IMAGES
-from basicsr_noise.data.demo_data import DEMO_SIGMA, build_demo_data
+from basicsr_noise.data.demo_data import DEMO_CAMERA_NOISE, DEMO_SIGMA, build_demo_data, build_ntgan_demo_data
 from basicsr_noise.utils.image_io import read_image
 from basicsr_noise.utils.options import shipped_options
 
@@ -99,7 +99,20 @@ def demo_dbsn(args, root, folder, cli):
     return print_report('DBSN demo (trained on noisy images only)', ('noisy', 'fused', 'D-BSN mu'), rows)
 
 
-DEMOS = {'r2r': demo_r2r, 'dbsn': demo_dbsn}
+def demo_ntgan(args, root, folder, cli):
+    """NTGAN: noise transference learnt from the noisy images alone, tested at noise level zero."""
+    folder = build_ntgan_demo_data(root)
+    print(f'NTGAN demo data: {folder} (in-camera noise {DEMO_CAMERA_NOISE})', flush=True)
+    _run(cli, 'train', shipped_options('demo', 'ntgan_demo.yml'), _data_overrides(folder, 'train') + _iters(args),
+         root)
+    weights = osp.join(root, 'experiments', 'NTGAN_demo', 'models', 'net_g_latest.pth')
+    _run(cli, 'test', shipped_options('demo', 'ntgan_demo_test.yml'),
+         _data_overrides(folder, 'test') + [f'path:pretrain_network_g={weights}'], root)
+    rows = report(folder, osp.join(root, 'results', 'NTGAN_demo_test', 'visualization', 'demo_val'), 'NTGAN_demo')
+    return print_report('NTGAN demo (trained on noisy images only)', ('noisy', 'denoised'), rows)
+
+
+DEMOS = {'r2r': demo_r2r, 'dbsn': demo_dbsn, 'ntgan': demo_ntgan}
 
 
 def run_demo(args):

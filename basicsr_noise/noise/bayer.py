@@ -242,3 +242,27 @@ def demosaic(raw, pattern='RGGB', method='bilinear'):
     red = torch.where(blue_rows & blue_cols, rb_at_br, red)  # red at blue pixels
     blue = torch.where(red_rows & red_cols, rb_at_br, blue)  # blue at red pixels
     return torch.stack([red, green, blue], 1)
+
+
+def bilinear_demosaic_variance(raw_variance, pattern='RGGB'):
+    """Per-pixel variance of the bilinear demosaic of a mosaic of independent noise with these variances.
+
+    Bilinear demosaicing is linear, so each output's variance is the correlation of the input variances with the
+    squared kernel weights. Exact away from the one-pixel border, where the mirrored padding repeats a sample and the
+    map counts the two taps as independent.
+
+    Args:
+        raw_variance (Tensor): ``(B, 1, H, W)`` variance of each raw pixel.
+        pattern (str): Bayer pattern.
+
+    Returns:
+        Tensor: ``(B, 3, H, W)``.
+    """
+    masks = bayer_masks(raw_variance.shape[-2], raw_variance.shape[-1], pattern, raw_variance.device,
+                        raw_variance.dtype)
+    planes = _symmetric_pad(raw_variance, 1) * _symmetric_pad(masks, 1)
+    squared = [[[w * w for w in row] for row in kernel] for kernel in (_BILINEAR_RB, _BILINEAR_G)]
+    out = raw_variance.new_empty(raw_variance.shape[0], 3, *raw_variance.shape[-2:])
+    _correlate_padded(planes[:, 0::2], squared[0], 16., out[:, 0::2])
+    _correlate_padded(planes[:, 1:2], squared[1], 16., out[:, 1:2])
+    return out

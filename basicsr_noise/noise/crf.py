@@ -10,10 +10,20 @@ import torch
 from os import path as osp
 
 from .base import NoiseModel, NoiseSample, check_image_batch
-from .bayer import PATTERNS, demosaic, mosaic
+from .bayer import PATTERNS, bilinear_demosaic_variance, demosaic, mosaic
 from .registry import NOISE_REGISTRY, check_range, sample_uniform
 
 DORF_FILES = ('201_CRF_data.mat', 'dorfCurvesInv.mat')
+
+
+def _hermite_nodes(count=24):
+    """Nodes and weights of Gauss-Hermite quadrature for ``E[g(n)]``, ``n ~ N(0, 1)``."""
+    import numpy as np
+    nodes, weights = np.polynomial.hermite.hermgauss(count)
+    return (nodes * np.sqrt(2.)).tolist(), (weights / np.sqrt(np.pi)).tolist()
+
+
+_HERMITE_NODES = _hermite_nodes()
 # The NTGAN release draws the pattern from six choices, two of which skip mosaicing.
 NTGAN_PATTERNS = ('GBRG', 'GRBG', 'BGGR', 'RGGB', 'none', 'none')
 
@@ -88,6 +98,14 @@ class CRFCameraNoise(NoiseModel):
             ``menon2007``.
         residual (bool): Add only the processed noise, ``x + P(L + n) - P(L)``, so that the CRF and demosaicing
             leave the content untouched (NTGAN's ``corr=True``). Default: True.
+
+    The sample's ``std`` is the per-pixel standard deviation of the sRGB noise: the irradiance noise is Gaussian
+    with std ``sqrt((sigma_s L)^2 + sigma_c^2)``, so the variance of its image through the CRF (clipping included)
+    is an expectation over one normal variable, computed by Gauss-Hermite quadrature, then propagated through the
+    linear bilinear demosaic (:func:`~basicsr_noise.noise.bayer.bilinear_demosaic_variance`; other demosaicing
+    methods use that propagation as an approximation). ``params['noise_map_official']`` is
+    NTGAN's map ``sqrt(sigma_s L + sigma_c)``, which mixes a std and a variance and ignores the CRF and the
+    demosaic; ``params['irradiance_std']`` is the std in the irradiance domain.
     """
 
     def __init__(self, sigma_s=(0, 25 / 255.), sigma_c=(0, 25 / 255.), crf='gamma', crf_exponent=(0.3, 0.6),
@@ -139,7 +157,24 @@ class CRFCameraNoise(NoiseModel):
         noisy = self._pipeline(noisy_irradiance, crf_index, pattern_index)
         if self.residual:
             noisy = x + noisy - self._pipeline(irradiance, crf_index, pattern_index)
+        irradiance_std = torch.sqrt((sigma_s * irradiance)**2 + sigma_c**2)
         params = {'sigma_s': sigma_s.reshape(b, 3), 'sigma_c': sigma_c.reshape(b, 3), 'crf_index': crf_index,
-                  'pattern_index': pattern_index,
-                  'irradiance_std': torch.sqrt((sigma_s * irradiance)**2 + sigma_c**2)}
-        return NoiseSample(noisy, None, params=params)
+                  'pattern_index': pattern_index, 'irradiance_std': irradiance_std,
+                  'noise_map_official': torch.sqrt(sigma_s * irradiance + sigma_c)}
+        return NoiseSample(noisy, self.srgb_std(irradiance, irradiance_std, crf_index, pattern_index), params=params)
+
+    def srgb_std(self, irradiance, irradiance_std, crf_index, pattern_index):
+        """Per-pixel std of the sRGB noise (see the class docstring)."""
+        mean = second = None
+        for node, weight in zip(*_HERMITE_NODES):  # E[f(L + s n)] and E[f(L + s n)^2], n ~ N(0, 1)
+            value = self.curves.forward(irradiance + irradiance_std * node, crf_index)
+            mean = value * weight if mean is None else mean.add_(value, alpha=weight)
+            second = value * value * weight if second is None else second.addcmul_(value, value, value=weight)
+        variance = (second - mean * mean).clamp_min(0)
+        out = variance.clone()
+        for p, pattern in enumerate(self.patterns):
+            idx = (pattern_index == p).nonzero().flatten()
+            if pattern == 'none' or idx.numel() == 0:
+                continue
+            out[idx] = bilinear_demosaic_variance(mosaic(variance[idx], pattern), pattern)
+        return out.sqrt()

@@ -59,4 +59,58 @@ def convert_r2r_official(state_dict):
     return {'params': params, 'meta': {'network_g': network_g, 'converted_from': 'r2r_official'}}
 
 
-CONVERTERS = {'r2r': convert_r2r_official}
+# official NTGAN key -> NTGANNet key (applied in order; NTB<k> is blocks.<k-1>)
+NTGAN_RENAMES = (
+    (r'^sub_mean\.', 'mean_shift_in.'),
+    (r'^add_mean\.', 'mean_shift_out.'),
+    (r'^in_conv\.', 'head.'),
+    (r'^out_conv\.', 'tail.'),
+    (r'^noise_level_branch\.', 'noise_branch.'),
+    (r'^NTB([1-4])\.module\.', lambda m: f'blocks.{int(m.group(1)) - 1}.body.'),
+    (r'\.main\.0\.', '.conv1.'),
+    (r'\.main\.1\.', '.act1.'),
+    (r'\.main\.2\.', '.conv2.'),
+    (r'\.C\.0\.', '.gate.'),
+    (r'\.W\.', '.proj.'),
+    (r'\.C1\.0\.', '.squeeze.'),
+    (r'\.C1\.1\.', '.squeeze_act.'),
+    (r'\.C2\.0\.', '.excite.'),
+)
+
+
+def convert_ntgan_official(state_dict):
+    """Convert the official NTGAN state dict (``models/ntgan.pth``: ``NTB1.module.0.main.0.weight``, ...) to an
+    ``NTGANNet`` checkpoint.
+
+    The widths are read from the weights; the block order is the release's (NTB3 twice, NTB4 unused), which is what
+    the published weights were trained with.
+
+    Args:
+        state_dict (dict): The official state dict.
+
+    Returns:
+        dict: ``{'params': state_dict, 'meta': {'network_g': arch options}}``.
+    """
+    params = OrderedDict()
+    for key, value in state_dict.items():
+        new = key[len('module.'):] if key.startswith('module.') else key
+        for pattern, repl in NTGAN_RENAMES:
+            new = re.sub(pattern, repl, new)
+        if not new.startswith(('mean_shift_', 'head.', 'tail.', 'noise_branch.', 'blocks.')) or new == key:
+            raise InputError(f'Not an official NTGAN checkpoint: unexpected key {key!r} (expected sub_mean, add_mean, '
+                             'in_conv, out_conv, NTB1-4 and noise_level_branch).')
+        params[new] = value
+    for needed in ('head.0.weight', 'blocks.3.body.5.squeeze.weight', 'noise_branch.18.weight', 'tail.6.weight'):
+        if needed not in params:
+            raise InputError(f'Not an official NTGAN checkpoint: no weights for {needed}.')
+    network_g = dict(
+        type='NTGANNet',
+        num_in_ch=params['head.0.weight'].shape[1],
+        num_feat=params['head.0.weight'].shape[0],
+        sa_ch=params['blocks.0.body.2.gate.weight'].shape[1],
+        ca_ch=params['blocks.0.body.5.squeeze.weight'].shape[0],
+        block_order='released')
+    return {'params': params, 'meta': {'network_g': network_g, 'converted_from': 'ntgan_official'}}
+
+
+CONVERTERS = {'r2r': convert_r2r_official, 'ntgan': convert_ntgan_official}

@@ -1,6 +1,8 @@
 """Tiled inference for images that do not fit in memory at once."""
 import torch
 
+from basicsr_noise.utils.errors import InputError
+
 
 def _tile_starts(length, tile, stride):
     if length <= tile:
@@ -42,7 +44,7 @@ def tiled_forward(fn, x, tile_size, tile_overlap=32, tile_batch=4):
     if tile_size is None or (h <= tile_size and w <= tile_size):
         return fn(x)
     if not 0 <= tile_overlap < tile_size:
-        raise ValueError(f'tile_overlap must be in [0, tile_size), got {tile_overlap} for tile_size {tile_size}.')
+        raise InputError(f'tile_overlap must be in [0, tile_size), got {tile_overlap} for tile_size {tile_size}.')
     stride = tile_size - tile_overlap
     margin = tile_overlap // 2
     boxes = [(y0, x0) for y0 in _tile_starts(h, tile_size, stride) for x0 in _tile_starts(w, tile_size, stride)]
