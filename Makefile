@@ -1,4 +1,4 @@
-# Quick start: `make demo` (train R2R and DBSN on the embedded demo data) and `make test` (the test suite).
+# Quick start: `make demo` (train R2R, DBSN and NTGAN on the embedded demo data) and `make test` (the test suite).
 # Each target creates .venv if missing and installs the pinned stack into it.
 PYTHON ?= python3
 VENV := .venv
@@ -38,6 +38,7 @@ format: $(STAMP)
 	$(VENV)/bin/yapf -r -i basicsr_noise tests benchmarks
 
 bench: $(STAMP)
+	$(PIP) install -q -c constraints.txt --no-build-isolation -e '.[test,bench]'
 	$(PY) benchmarks/r2r_quality.py
 	$(PY) benchmarks/r2r_speed.py
 	$(PY) benchmarks/dbsn_quality.py
@@ -45,6 +46,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/noise_speed.py
 	$(PY) benchmarks/lmdb_speed.py
 	$(PY) benchmarks/noise_figure.py
+	$(PY) benchmarks/ntgan_quality.py
+	$(PY) benchmarks/ntgan_speed.py
+	$(PY) benchmarks/ntgan_memory.py
 
 clean:
 	rm -rf $(VENV) experiments results tb_logger datasets/demo

@@ -77,3 +77,21 @@ def test_bad_crf_options_are_named():
         CRFCameraNoise(crf='emor')
     with pytest.raises(ValueError, match='CRFCameraNoise expects 3-channel images'):
         CRFCameraNoise()(torch.rand(1, 1, 8, 8))
+
+
+@needs_dorf
+def test_the_release_sampling_per_sample_and_channel():
+    """sigma_s, sigma_c uniform per sample and channel in the ranges; the curve uniform over the 201; the pattern
+    uniform over the release's six choices, two of which leave the image unmosaiced."""
+    model = CRFCameraNoise(sigma_s=[0.01, 0.05], sigma_c=[0, 0.02], crf='dorf', dorf_dir=DORF)
+    params = model(torch.rand(3000, 3, 4, 4), torch.Generator().manual_seed(0)).params
+    for key, (low, high) in (('sigma_s', (0.01, 0.05)), ('sigma_c', (0, 0.02))):
+        values = params[key]
+        assert values.shape == (3000, 3) and low <= values.min() and values.max() <= high
+        assert abs(values.mean().item() - (low + high) / 2) < 0.02 * (high - low)  # uniform: the middle on average
+        assert (values[:, 0] != values[:, 1]).all()  # drawn per channel
+    curves = params['crf_index']
+    assert curves.min() >= 0 and curves.max() <= 200 and len(curves.unique()) > 190
+    counts = torch.bincount(params['pattern_index'], minlength=6)
+    assert counts.shape == (6, ) and (counts - 500).abs().max() < 90  # about 1/6 each
+    assert model.patterns.count('none') == 2

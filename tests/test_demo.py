@@ -7,13 +7,16 @@ def test_demo_runs_every_method_and_reports_psnr(tmp_path):
     result = run_cli(['demo', '--root', str(tmp_path), '--iters', '2'], cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert 'R2R demo' in out and 'DBSN demo' in out
-    r2r_mean, dbsn_mean = re.findall(r'^mean\s+(.+)$', out, re.M)
+    assert 'R2R demo' in out and 'DBSN demo' in out and 'NTGAN demo' in out
+    r2r_mean, dbsn_mean, ntgan_mean = re.findall(r'^mean\s+(.+)$', out, re.M)
     noisy_r2r, _ = map(float, r2r_mean.split())
     noisy_dbsn, fused, mu = map(float, dbsn_mean.split())
     assert noisy_r2r == noisy_dbsn and 19 < noisy_r2r < 22  # the same sigma-25 validation pairs
     assert fused != mu  # the fused estimate and the raw D-BSN output are both scored
+    noisy_ntgan, denoised_ntgan = map(float, ntgan_mean.split())
+    assert noisy_ntgan != noisy_r2r and 15 < noisy_ntgan < 30  # its own in-camera noise, not the AWGN pairs
+    assert (tmp_path / 'results' / 'NTGAN_demo_test' / 'visualization' / 'demo_val' / 'chelsea_NTGAN_demo.png').exists()
     results = tmp_path / 'results' / 'DBSN_demo_test' / 'visualization' / 'demo_val'
     assert (results / 'chelsea_DBSN_demo.png').exists() and (results / 'chelsea_DBSN_demo_mu.png').exists()
-    for stage in ('DBSN_demo_mu', 'DBSN_demo'):  # the staged recipe: two training runs
+    for stage in ('DBSN_demo_mu', 'DBSN_demo', 'NTGAN_demo'):  # the staged recipe: two training runs
         assert (tmp_path / 'experiments' / stage / 'models' / 'net_g_latest.pth').exists()
