@@ -71,6 +71,19 @@ def init_dist(launcher, backend=None, **kwargs):
         raise ValueError(f'Invalid launcher type: {launcher}')
 
 
+def keep_frozen_network_paths(opt):
+    """Add the model's ``frozen_networks`` (loaded from their own checkpoints and never trained, so never saved in
+    the experiment: a distillation teacher, PNGAN's D_d) to ``path.ignore_resume_networks``, so that BasicSR's
+    resume keeps their paths instead of pointing them at checkpoints that do not exist."""
+    from basicsr.utils.registry import MODEL_REGISTRY
+    try:
+        frozen = getattr(MODEL_REGISTRY.get(opt.get('model_type')), 'frozen_networks', ())
+    except KeyError:
+        return
+    ignore = list(opt['path'].get('ignore_resume_networks') or [])
+    opt['path']['ignore_resume_networks'] = ignore + [n for n in frozen if n not in ignore]
+
+
 def load_resume_state(opt):
     """Replacement for ``basicsr.train.load_resume_state``: CPU-safe and rooted at the experiment folder."""
     from basicsr.utils.misc import check_resume
@@ -98,6 +111,7 @@ def load_resume_state(opt):
         map_location = 'cpu'
     # Our own training states; they may hold RNG states that the weights_only unpickler refuses.
     resume_state = torch.load(state_path, map_location=map_location, weights_only=False)
+    keep_frozen_network_paths(opt)
     check_resume(opt, resume_state['iter'])
     _state['resume_state'] = resume_state
     return resume_state

@@ -4,6 +4,7 @@ import os
 import pytest
 import subprocess
 import sys
+import torch
 import yaml
 from os import path as osp
 
@@ -75,13 +76,57 @@ def r2r_options(data_root, **overrides):
         'logger': {'print_freq': 5, 'save_checkpoint_freq': 10, 'use_tb_logger': False},
         'dist_params': {'backend': 'gloo', 'port': 29500},
     }
+    return apply_overrides(opt, overrides)
+
+
+DELETE = object()  # an override value that removes the key
+
+
+def apply_overrides(opt, overrides):
+    """Set ``{'a.b.c': value}`` entries of a nested option dict in place (``DELETE`` removes the key)."""
     for dotted, value in overrides.items():
         node = opt
         *parents, last = dotted.split('.')
         for key in parents:
             node = node[key]
-        node[last] = value
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
     return opt
+
+
+def train_through_cli(workdir, opt, *extra, prefix=None):
+    """``basicsr-noise train`` on ``opt`` written in ``workdir``; returns the experiment folder."""
+    workdir.mkdir(exist_ok=True)
+    opt_file = write_options(workdir / 'options.yml', opt)
+    result = run_cli(['train', '-opt', opt_file, *extra], cwd=workdir, prefix=prefix,
+                     env={'OMP_NUM_THREADS': '1'} if prefix else None)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir / 'experiments' / opt['name']
+
+
+def torchrun_two_gloo_processes():
+    """The command prefix of a 2-process CPU DDP run (a port per test process)."""
+    return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port',
+            str(29800 + os.getpid() % 150), '-m', 'basicsr_noise']
+
+
+def assert_gan_resume_is_bit_exact(straight, resumed, iters):
+    """G (params and EMA), D and both optimizers at ``iters`` equal between a straight and a resumed run."""
+    for net in ('net_g', 'net_d'):
+        a = torch.load(straight / 'models' / f'{net}_{iters}.pth', weights_only=True)
+        b = torch.load(resumed / 'models' / f'{net}_{iters}.pth', weights_only=True)
+        assert set(a) == set(b) and ('params_ema' in a) == (net == 'net_g')
+        for key in ('params', 'params_ema'):
+            for name in a.get(key, {}):
+                assert torch.equal(a[key][name], b[key][name]), f'{net}.{key}.{name} differs after resume'
+    a, b = (torch.load(run / 'training_states' / f'{iters}.state', weights_only=False) for run in (straight, resumed))
+    assert len(a['optimizers']) == 2  # G and D
+    for opt_a, opt_b in zip(a['optimizers'], b['optimizers']):
+        for k, state in opt_a['state'].items():
+            for name, value in state.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b['state'][k][name]))
 
 
 def write_options(path, opt):

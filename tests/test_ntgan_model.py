@@ -5,12 +5,12 @@ import glob
 import numpy as np
 import os
 import pytest
-import sys
 import torch
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-from conftest import REPO, SHARED_DATA, run_cli, smooth_image, write_options, write_png
+from conftest import (DELETE, REPO, SHARED_DATA, apply_overrides, assert_gan_resume_is_bit_exact, run_cli, smooth_image,
+                      torchrun_two_gloo_processes, train_through_cli, write_options, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 
@@ -66,13 +66,7 @@ def ntgan_options(data, **overrides):
         'logger': {'print_freq': 5, 'save_checkpoint_freq': 10, 'use_tb_logger': False},
         'dist_params': {'backend': 'gloo', 'port': 29500},
     }
-    for dotted, value in overrides.items():
-        node = opt
-        *parents, last = dotted.split('.')
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return opt
+    return apply_overrides(opt, overrides)
 
 
 def _test_psnr(denoise, data):
@@ -116,40 +110,20 @@ def test_a_short_run_on_noisy_images_alone_denoises(camera_noisy_data):
 
 
 def _train(tmp_path, data, workdir, *extra, prefix=None, **overrides):
-    workdir = tmp_path / workdir
-    workdir.mkdir(exist_ok=True)
-    opt_file = write_options(workdir / 'ntgan.yml', ntgan_options(data, **overrides))
-    result = run_cli(['train', '-opt', opt_file, *extra], cwd=workdir, prefix=prefix,
-                     env={'OMP_NUM_THREADS': '1'} if prefix else None)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir / 'experiments' / 'ntgan_tiny'
+    return train_through_cli(tmp_path / workdir, ntgan_options(data, **overrides), *extra, prefix=prefix)
 
 
 def test_resume_is_bit_exact_for_g_d_ema_and_both_optimizers(tmp_path, camera_noisy_data):
     straight = _train(tmp_path, camera_noisy_data, 'straight')
     _train(tmp_path, camera_noisy_data, 'resumed', '--force_yml', 'train:total_iter=10')
     resumed = _train(tmp_path, camera_noisy_data, 'resumed', '--auto_resume')
-    for net in ('net_g', 'net_d'):
-        a = torch.load(straight / 'models' / f'{net}_20.pth', weights_only=True)
-        b = torch.load(resumed / 'models' / f'{net}_20.pth', weights_only=True)
-        assert set(a) == set(b) and ('params_ema' in a) == (net == 'net_g')
-        for key in ('params', 'params_ema'):
-            for name in a.get(key, {}):
-                assert torch.equal(a[key][name], b[key][name]), f'{net}.{key}.{name} differs after resume'
-    a, b = (torch.load(run / 'training_states' / '20.state', weights_only=False) for run in (straight, resumed))
-    assert len(a['optimizers']) == 2  # G and D
-    for opt_a, opt_b in zip(a['optimizers'], b['optimizers']):
-        for k, state in opt_a['state'].items():
-            for name, value in state.items():
-                assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b['state'][k][name]))
+    assert_gan_resume_is_bit_exact(straight, resumed, 20)
     log = open(sorted(glob.glob(str(resumed / 'train_*.log')))[-1]).read()
     assert 'Resuming training from epoch' in log and 'l_g_pix' in log and 'l_d_real' in log and 'out_d_fake' in log
 
 
 def test_ddp_with_two_gloo_processes(tmp_path, camera_noisy_data):
-    torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port',
-                str(29800 + os.getpid() % 150), '-m', 'basicsr_noise']
-    exp = _train(tmp_path, camera_noisy_data, 'ddp', '--launcher', 'pytorch', prefix=torchrun,
+    exp = _train(tmp_path, camera_noisy_data, 'ddp', '--launcher', 'pytorch', prefix=torchrun_two_gloo_processes(),
                  **{'train.total_iter': 4, 'logger.save_checkpoint_freq': 4, 'val.val_freq': 4})
     log = open(sorted(glob.glob(str(exp / 'train_*.log')))[-1]).read()
     assert 'World size (gpu number): 2' in log and 'DistributedDataParallel - NTGANNet' in log
@@ -190,21 +164,12 @@ def bad(tmp_path, camera_noisy_data):
 
     def run(**overrides):
         opt = ntgan_options(camera_noisy_data, **overrides)
-        for key in [k for k, v in overrides.items() if v is DELETE]:
-            *parents, last = key.split('.')
-            node = opt
-            for p in parents:
-                node = node[p]
-            del node[last]
         result = run_cli(['train', '-opt', write_options(tmp_path / 'bad.yml', opt)], cwd=tmp_path, timeout=120)
         assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
         assert not osp.exists(tmp_path / 'experiments'), 'a failed pre-flight must not create experiment folders'
         return result.stderr
 
     return run
-
-
-DELETE = object()
 
 
 def test_bad_input_no_discriminator(bad):

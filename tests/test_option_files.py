@@ -7,6 +7,7 @@ from basicsr.archs import build_network
 from basicsr.models import build_model
 from conftest import REPO, SHARED_DATA
 from os import path as osp
+from torchvision.models import vgg as tv_vgg
 
 from basicsr_noise.utils.option_check import check_options
 from basicsr_noise.utils.options import OptionError, apply_force_yml, load_options
@@ -59,6 +60,7 @@ def test_the_expected_option_files_exist():
     assert {'test/r2r_sidd_official.yml', 'demo/r2r_demo_test.yml', 'demo/dbsn_demo_test.yml'} <= names
     assert {'ntgan.yml', 'ntgan/ntgan.yml', 'ntgan/ntgan_test_dnd_cc.yml', 'demo/ntgan_demo.yml',
             'demo/ntgan_demo_test.yml'} <= names
+    assert {'pngan.yml', 'pngan/pngan_sidd.yml', 'pngan/pngan_sidd_unsupervised_dd.yml'} <= names
     assert set(_stage_recipes()) <= names
 
 
@@ -71,17 +73,30 @@ def test_merged_files_equal_the_files_before_base_value_for_value(new):
     assert merged == expected
 
 
-def _teacher_checkpoints(opt, folder):
-    """Checkpoints with the teacher architectures of a distillation option file (random weights)."""
-    for key in [k for k in opt['path'] if k.startswith('pretrain_network_teacher')]:
+@pytest.fixture(scope='module')
+def vgg19_features(tmp_path_factory):
+    """torchvision VGG-19 convolutional weights up to relu5_4 (random), standing in for the local ImageNet copy."""
+    torch.manual_seed(0)
+    features = tv_vgg.make_layers(tv_vgg.cfgs['E'])[:36]
+    path = tmp_path_factory.mktemp('vgg') / 'vgg19_features.pth'
+    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
+    return str(path)
+
+
+def _frozen_network_checkpoints(opt, folder):
+    """Checkpoints with the architectures of the frozen networks an option file loads (distillation teachers,
+    PNGAN's D_d), random weights."""
+    for key in [k for k in opt['path'] if k.startswith('pretrain_network_teacher')] + (
+            ['pretrain_network_dd'] if 'network_dd' in opt else []):
         net_key = key[len('pretrain_'):]
         ckpt = folder / f'{net_key}.pth'
-        torch.save({'params': build_network(dict(opt[net_key])).state_dict()}, ckpt)
+        params = build_network(dict(opt[net_key])).state_dict()
+        torch.save({'params': params, 'params_ema': params}, ckpt)  # as a GAN run's checkpoint
         opt['path'][key] = str(ckpt)
 
 
 @pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: osp.relpath(p, REPO))
-def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path):
+def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path, vgg19_features):
     opt = load_options(path)
     is_train = 'train' in opt
     opt['num_gpu'] = 0
@@ -94,7 +109,10 @@ def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path):
     for key in opt['path']:  # trained weights the file names are not here; distillation teachers are made below
         if key.startswith('pretrain_network_'):
             opt['path'][key] = None
-    _teacher_checkpoints(opt, tmp_path)
+    _frozen_network_checkpoints(opt, tmp_path)
+    perceptual = (opt.get('train') or {}).get('perceptual_opt') or {}
+    if perceptual.get('type') == 'PNGANPerceptualLoss':
+        perceptual['vgg_weights'] = vgg19_features
     noise_opt = (opt.get('ntgan') or {}).get('noise_opt') or {}
     if noise_opt.get('crf') == 'dorf':  # the curves are data: the shared copy, else the parametric family
         dorf = osp.join(SHARED_DATA, 'dorf')

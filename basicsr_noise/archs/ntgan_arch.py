@@ -3,6 +3,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
+from .arch_util import pad_to_multiple
+
 # The DIV2K RGB mean of the release's mean shift.
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 BLOCK_ORDERS = ('released', 'sequential')
@@ -72,14 +74,6 @@ class NTGANBlock(nn.Module):
         return x + self.body(x)
 
 
-def _pad_to_multiple(x, multiple):
-    ph, pw = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    mode = 'reflect' if min(x.shape[-2:]) > max(ph, pw) else 'replicate'
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
 @ARCH_REGISTRY.register()
 class NTGANNet(nn.Module):
     """The noise-transference network of NTGAN (Zhao, Lun and Lam, *Learning Blind Image Denoising without Clean
@@ -145,7 +139,7 @@ class NTGANNet(nn.Module):
     def transfer(self, x, noise):
         """The network given its noise realisation ``noise`` (``nlm * eps``): ``h + x + noise``."""
         h, w = x.shape[-2:]
-        x_pad, noise_pad = _pad_to_multiple(x, 4), _pad_to_multiple(noise, 4)
+        x_pad, noise_pad = pad_to_multiple(x, 4), pad_to_multiple(noise, 4)
         feat = self.head(self.mean_shift_in(x_pad))
         out = feat
         for index in self._order():

@@ -4,4 +4,4 @@ Every module defines ``NAME`` (the subcommand), ``HELP`` (its line in ``--help``
 ``run(args)``; :mod:`basicsr_noise.cli` builds the parser from :data:`COMMANDS` in this order.
 """
 COMMANDS = ('train', 'test', 'show_options', 'infer', 'convert', 'fit_nlf', 'prepare', 'make_lmdb', 'demo',
-            'eval_noise', 'pgap', 'submit')
+            'generate', 'eval_noise', 'pgap', 'submit')

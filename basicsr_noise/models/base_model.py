@@ -38,7 +38,11 @@ class NoiseBaseModel(SRModel):
       Python/NumPy/torch RNG states, the scaler and the model's own extras (:meth:`extra_training_state`);
     * atomic checkpoint writes, and the network options stored in each checkpoint (``meta``) so that a
       checkpoint alone is enough for ``basicsr-noise infer``.
+
+    ``frozen_networks``: the ``network_*`` keys a model loads from their own checkpoints and never trains or saves;
+    a resume keeps their paths (``basicsr_noise.compat.keep_frozen_network_paths``).
     """
+    frozen_networks = ()
 
     def __init__(self, opt):
         if opt.get('num_gpu', 0) != 0 and not torch.cuda.is_available():
@@ -269,10 +273,16 @@ class NoiseBaseModel(SRModel):
             state_dict = self.get_bare_model(net_).state_dict()
             save_dict[key] = OrderedDict(
                 (k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state_dict.items())
-        network_opt = self.opt.get('network_' + net_label[len('net_'):]) if net_label.startswith('net_') else None
-        if network_opt is not None:
-            save_dict['meta'] = {'network_' + net_label[len('net_'):]: plain(network_opt)}
+        meta = self.checkpoint_meta(net_label)
+        if meta:
+            save_dict['meta'] = meta
         atomic_torch_save(save_dict, save_path)
+
+    def checkpoint_meta(self, net_label):
+        """What a checkpoint of ``net_label`` stores besides its weights: its network options
+        (``{'network_g': ...}``), so that the checkpoint alone rebuilds the network."""
+        network_opt = self.opt.get('network_' + net_label[len('net_'):]) if net_label.startswith('net_') else None
+        return {} if network_opt is None else {'network_' + net_label[len('net_'):]: plain(network_opt)}
 
     def init_noise_generator(self):
         """``self.noise_generator``: a generator on the model's device for the noise a model draws in training,

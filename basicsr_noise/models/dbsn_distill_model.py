@@ -45,6 +45,7 @@ class DBSNDistillModel(NoiseBaseModel):
     Options (top-level ``distill``): ``noise_model`` (as in ``DBSNModel``), ``gamma``, ``noisy_ratio`` (0.125),
     ``noisy_weight`` (0.1), ``clean_weight`` (1.0), ``kappa`` ([0.9, 1.1]) — the official settings.
     """
+    frozen_networks = ('network_teacher', 'network_teacher_sigma_mu', 'network_teacher_noise')
 
     def __init__(self, opt):
         super().__init__(opt)

@@ -27,7 +27,8 @@ class NoiseGANModel(NoiseBaseModel):
       what the discriminator sees;
     * :meth:`g_losses` / :meth:`d_losses`: the terms of each step, ``{name: loss}``, each logged as ``l_g_<name>``;
       the defaults are SRGAN's (``pixel_opt``, ``perceptual_opt``, ``gan_opt`` on D's score of the fake; D's
-      ``gan_opt`` on real and fake).
+      ``gan_opt`` on real and fake); :meth:`g_gan_loss` and :meth:`d_scores` are their adversarial parts (a
+      relativistic loss, which compares real and fake scores, overrides these two).
     """
 
     # ------------------------------------------------------------------------------------------ options and setup
@@ -124,12 +125,21 @@ class NoiseGANModel(NoiseBaseModel):
             for name, value in (('percep', percep), ('style', style)):
                 if value is not None:
                     losses[name] = value
-        losses['gan'] = self.cri_gan(self.net_d(self.d_input(self.fake_image(), False)), True, is_disc=False)
+        losses['gan'] = self.g_gan_loss()
         return losses
 
-    def d_losses(self):
+    def g_gan_loss(self):
+        """The generator's adversarial term: ``gan_opt`` on D's score of the fake, labelled real."""
+        return self.cri_gan(self.net_d(self.d_input(self.fake_image(), False)), True, is_disc=False)
+
+    def d_scores(self):
+        """D's scores of the real and the (detached) fake sample."""
         real_d = self.net_d(self.d_input(self.real_image(), True))
         fake_d = self.net_d(self.d_input(self.fake_image().detach(), False))
+        return real_d, fake_d
+
+    def d_losses(self):
+        real_d, fake_d = self.d_scores()
         return OrderedDict(real=self.cri_gan(real_d, True, is_disc=True),
                            fake=self.cri_gan(fake_d, False, is_disc=True), out_real=real_d.detach().mean(),
                            out_fake=fake_d.detach().mean())

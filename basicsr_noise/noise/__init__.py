@@ -10,6 +10,7 @@ from .compose import ComposeNoise, JPEGNoise, RandomChoiceNoise
 from .crf import CRFCameraNoise, DoRFCurves, GammaCurves
 from .gaussian import (AWGNNoise, DBSNHeteroscedasticNoise, HeteroscedasticGaussianNoise, MultivariateGaussianNoise,
                        draw_gaussian_noise, noise_std_map)
+from .generator import GeneratorNoise
 from .nlf import fit_nlf
 from .poisson import PoissonGaussianNoise, PoissonNoise
 from .registry import NOISE_REGISTRY, build_noise
@@ -25,6 +26,7 @@ __all__ = [
     'DBSNHeteroscedasticNoise',
     'DoRFCurves',
     'GammaCurves',
+    'GeneratorNoise',
     'HeteroscedasticGaussianNoise',
     'JPEGNoise',
     'MultivariateGaussianNoise',
