@@ -32,13 +32,12 @@ import sys
 import torch
 import yaml
 from basicsr.metrics import calculate_psnr
-from basicsr.utils import img2tensor, imwrite, tensor2img
+from basicsr.utils import img2tensor, tensor2img
 from os import path as osp
-from tqdm import tqdm
 
+from basicsr_noise.data.generated_images import generate_noisy_images
 from basicsr_noise.data.image_source import ImageSource
 from basicsr_noise.noise import build_noise
-from basicsr_noise.utils.atomic import AtomicOutput
 from basicsr_noise.utils.denoiser import NetworkDenoiser
 from basicsr_noise.utils.errors import InputError
 
@@ -165,13 +164,7 @@ def real_run_name(opt, recipe):
 
 def materialise_source(noise_opt, clean_root, output, seed):
     """Write one noisy version of every clean image (uint8 PNG, same names), noise seeded ``seed + index``."""
-    noise = build_noise(noise_opt)
-    clean = ImageSource(clean_root, 'disk', what='pgap.train.dataroot_gt')
-    with AtomicOutput(output, overwrite=True) as tmp:
-        for index, name in enumerate(tqdm(clean.names, desc='source noise', unit='image')):
-            x = img2tensor(clean.read(name), bgr2rgb=True, float32=True)[None]
-            noisy = noise(x, torch.Generator().manual_seed(seed + index)).noisy
-            imwrite(tensor2img(noisy.clamp(0, 1)), osp.join(tmp, name))  # same name as the clean image
+    generate_noisy_images(build_noise(noise_opt), clean_root, output, num=1, seed=seed, overwrite=True)
     return output
 
 
