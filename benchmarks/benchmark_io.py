@@ -44,3 +44,29 @@ def basicsr_seconds_per_iter(work, name, iters):
     start = next(_log_seconds(line) for line in log if 'Start training from' in line)
     end = next(_log_seconds(line) for line in log if 'End of training' in line)
     return (end - start) / iters
+
+
+def side_by_side(script, sides, pairs, *args):
+    """Measure ``sides`` in turns, A B [C ...] A B ..., each run a fresh process ``script --side NAME ARGS`` that
+    prints ``{"seconds": ...}`` as its last line; returns the rounds and, for each later side, the median ratio
+    side / A with its range (``median_ratio`` etc. for the second side)."""
+    import statistics
+    import subprocess
+    import sys
+
+    def run(side):
+        out = subprocess.run([sys.executable, script, '--side', side, *map(str, args)], capture_output=True,
+                             text=True, check=True, cwd=osp.dirname(osp.abspath(script)))
+        return json.loads(out.stdout.strip().splitlines()[-1])['seconds']
+
+    rounds = []
+    for _ in range(pairs):
+        seconds = {side: run(side) for side in sides}
+        rounds.append(dict(seconds, **{f'ratio_{side}': seconds[side] / seconds[sides[0]] for side in sides[1:]}))
+        print(', '.join(f'{side} {value:.4f} s' for side, value in seconds.items()), flush=True)
+    summary = {}
+    for side in sides[1:]:
+        ratios = [r[f'ratio_{side}'] for r in rounds]
+        summary[side] = {'median_ratio': statistics.median(ratios), 'min_ratio': min(ratios),
+                         'max_ratio': max(ratios)}
+    return dict(summary[sides[1]], pairs=rounds, ratios=summary)

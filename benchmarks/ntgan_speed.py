@@ -14,14 +14,11 @@ import argparse
 import copy
 import json
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import torch
 import yaml
-from benchmark_io import basicsr_seconds_per_iter, save_results
+from benchmark_io import basicsr_seconds_per_iter, save_results, side_by_side
 from os import path as osp
 from torch.nn import functional as F
 
@@ -108,13 +105,6 @@ def bare_side(iters):
     return (time.perf_counter() - start) / iters
 
 
-def run_side(side, iters):
-    """One measurement in a fresh process; seconds per iteration."""
-    out = subprocess.run([sys.executable, __file__, '--side', side, '--iters', str(iters)], capture_output=True,
-                         text=True, check=True, cwd=REPO)
-    return json.loads(out.stdout.strip().splitlines()[-1])['seconds_per_iter']
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--iters', type=int, default=30)
@@ -125,21 +115,14 @@ def main():
     if args.side:
         with tempfile.TemporaryDirectory() as work:
             seconds = bare_side(args.iters) if args.side == 'bare' else basicsr_side(args.iters, work)
-        print(json.dumps({'seconds_per_iter': seconds}))
+        print(json.dumps({'seconds': seconds}))
         return
-    pairs = []
-    for _ in range(args.pairs):
-        bare = run_side('bare', args.iters)
-        basicsr = run_side('basicsr', args.iters)
-        pairs.append({'bare': bare, 'basicsr': basicsr, 'ratio': basicsr / bare})
-        print(f'bare {bare:.4f} s/iter, basicsr {basicsr:.4f} s/iter, ratio {basicsr / bare:.4f}', flush=True)
-    ratios = [p['ratio'] for p in pairs]
+    measured = side_by_side(__file__, ('bare', 'basicsr'), args.pairs, '--iters', args.iters)
     save_results({
         'setting': {'arch': f'NTGANNet {WIDTH} features + NTGANDiscriminator {WIDTH}', 'batch': BATCH, 'patch': PATCH,
                     'iters': args.iters, 'simulator': SIMULATOR, 'device': 'cpu', 'threads': torch.get_num_threads(),
-                    'torch': torch.__version__},
-        'pairs': pairs, 'median_ratio': statistics.median(ratios), 'min_ratio': min(ratios), 'max_ratio': max(ratios),
-        'median_overhead_percent': 100 * (statistics.median(ratios) - 1),
+                    'torch': torch.__version__, 'unit': 'seconds per iteration'},
+        **measured, 'median_overhead_percent': 100 * (measured['median_ratio'] - 1),
     }, args.out)
 
 

@@ -1,0 +1,96 @@
+"""Speed: generating one batch with PNGAN's SMNet (the shipped generator: multi-scale, 64 features; batch 8 of 128x128,
+its AWGN input drawn, no gradients) as a fraction of one training step of BasicSR's ``RIDNet`` (64 features) on the
+same batch (forward, L1 backward, Adam step): the cost of making pairs on the fly inside another model's training.
+
+Three generators (the shipped multi-scale SMNet at 64 features, the released single-scale variant at 64, the CPU
+benchmark's multi-scale at 32). Each side runs in a fresh process, in turns (RIDNet, the three generators, RIDNet,
+...), the mean over ``--iters`` after one warm-up step; each figure is the median ratio over the rounds with its
+range.
+
+    python benchmarks/pngan_speed.py --pairs 3 --out docs/results/pngan_speed.json
+"""
+import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
+import argparse
+import json
+import time
+import torch
+from basicsr.archs.ridnet_arch import RIDNet
+from benchmark_io import save_results, side_by_side
+from os import path as osp
+
+from basicsr_noise.archs.pngan_arch import SMNet
+from basicsr_noise.noise import build_noise
+from basicsr_noise.utils.options import load_options
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BATCH, PATCH, WARMUP = 8, 128, 1
+
+
+def _timed(step, iters):
+    for _ in range(WARMUP):
+        step()
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return (time.perf_counter() - start) / iters
+
+
+GENERATORS = {  # the shipped generator, the released variant, and the CPU benchmark's (options/pngan/pngan_camsim.yml)
+    'smnet_multiscale_64': {'variant': 'multiscale', 'num_feat': 64},
+    'smnet_released_64': {'variant': 'released', 'num_feat': 64},
+    'smnet_multiscale_32': {'variant': 'multiscale', 'num_feat': 32},
+}
+
+
+def generation(name, iters):
+    shipped = load_options(osp.join(REPO, 'options', 'pngan', 'pngan_sidd.yml'))
+    net_opt = dict(shipped['network_g'], **GENERATORS[name])
+    assert net_opt.pop('type') == 'SMNet'
+    net = SMNet(**net_opt).eval().requires_grad_(False)
+    noise, generator = build_noise(shipped['pngan']['noise_opt']), torch.Generator().manual_seed(0)
+    clean = torch.rand(BATCH, 3, PATCH, PATCH, generator=torch.Generator().manual_seed(0))
+
+    def step():
+        with torch.no_grad():
+            net(noise(clean, generator).noisy)
+
+    return _timed(step, iters)
+
+
+def ridnet_step(iters):
+    torch.manual_seed(0)
+    net = RIDNet(3, 64, 3)
+    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
+    noisy, clean = (torch.rand(BATCH, 3, PATCH, PATCH, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.l1_loss(net(noisy), clean).backward()
+        optimizer.step()
+
+    return _timed(step, iters)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--pairs', type=int, default=3)
+    parser.add_argument('--side', choices=['ridnet_step', *GENERATORS], help='(internal) one measurement')
+    parser.add_argument('--out', default='docs/results/pngan_speed.json')
+    args = parser.parse_args()
+    if args.side:
+        seconds = ridnet_step(args.iters) if args.side == 'ridnet_step' else generation(args.side, args.iters)
+        print(json.dumps({'seconds': seconds}))
+        return
+    measured = side_by_side(__file__, ('ridnet_step', *GENERATORS), args.pairs, '--iters', args.iters)
+    save_results({
+        'setting': {'generators': GENERATORS, 'input': 'AWGN sigma 50, clipped, quantised',
+                    'ridnet': 'basicsr RIDNet(3, 64, 3), L1, Adam', 'batch': BATCH, 'patch': PATCH,
+                    'iters': args.iters, 'warmup': WARMUP, 'device': 'cpu', 'threads': torch.get_num_threads(),
+                    'torch': torch.__version__, 'ratio': 'generation / RIDNet training step'},
+        **measured,
+    }, args.out)
+
+
+if __name__ == '__main__':
+    main()
