@@ -3,11 +3,21 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .arch_util import pad_to_multiple
-
 # The DIV2K RGB mean of the release's mean shift.
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 BLOCK_ORDERS = ('released', 'sequential')
+
+
+def _pad_to_multiple(x, multiple):
+    """Reflect-pad (replicate when too small) ``(..., H, W)`` at the bottom/right to multiples of ``multiple``.
+
+    Kept in this file (also in pngan_arch.py) so that the file moves into BasicSR's archs unchanged.
+    """
+    ph, pw = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    mode = 'reflect' if min(x.shape[-2:]) > max(ph, pw) else 'replicate'
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def _conv(in_ch, out_ch, kernel=3):
@@ -139,7 +149,7 @@ class NTGANNet(nn.Module):
     def transfer(self, x, noise):
         """The network given its noise realisation ``noise`` (``nlm * eps``): ``h + x + noise``."""
         h, w = x.shape[-2:]
-        x_pad, noise_pad = pad_to_multiple(x, 4), pad_to_multiple(noise, 4)
+        x_pad, noise_pad = _pad_to_multiple(x, 4), _pad_to_multiple(noise, 4)
         feat = self.head(self.mean_shift_in(x_pad))
         out = feat
         for index in self._order():

@@ -9,9 +9,19 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .arch_util import pad_to_multiple
-
 SMNET_VARIANTS = ('multiscale', 'released')
+
+
+def _pad_to_multiple(x, multiple):
+    """Reflect-pad (replicate when too small) ``(..., H, W)`` at the bottom/right to multiples of ``multiple``.
+
+    Kept in this file (also in ntgan_arch.py) so that the file moves into BasicSR's archs unchanged.
+    """
+    ph, pw = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    mode = 'reflect' if min(x.shape[-2:]) > max(ph, pw) else 'replicate'
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def _conv(in_ch, out_ch, kernel=3, bias=False):
@@ -158,7 +168,7 @@ class SMNet(nn.Module):
 
     def forward(self, x):
         h, w = x.shape[-2:]
-        x_in = pad_to_multiple(x, 4) if self.variant == 'multiscale' else x
+        x_in = _pad_to_multiple(x, 4) if self.variant == 'multiscale' else x
         out = x_in + self.conv_out(self.groups(self.conv_in(x_in)))
         return out[..., :h, :w]
 

@@ -9,8 +9,6 @@ from torch import nn as nn
 from torch.nn import functional as F
 from torchvision.models import vgg as tv_vgg
 
-from basicsr_noise.utils.checkpoint import load_checkpoint_file
-
 
 @LOSS_REGISTRY.register()
 class PNGANRelativisticLoss(nn.Module):
@@ -76,7 +74,10 @@ def vgg_features(vgg_type, layer, weights_path):
         raise ValueError(f'{vgg_type} has no layer {layer!r}; its layers: {", ".join(NAMES[vgg_type])}.')
     check_vgg_weights(weights_path, vgg_type)
     features = tv_vgg.make_layers(tv_vgg.cfgs[VGG_CONFIGS[vgg_type]])[:NAMES[vgg_type].index(layer) + 1]
-    state = load_checkpoint_file(weights_path)
+    try:
+        state = torch.load(weights_path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 (torch raises several types for a bad file)
+        raise ValueError(f'Cannot read VGG weights {weights_path}: {e}') from e
     state = state.get('params', state)
     wanted = features.state_dict()
     given = {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
