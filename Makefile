@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test lint format bench gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/ntgan_quality.py
 	$(PY) benchmarks/ntgan_speed.py
 	$(PY) benchmarks/ntgan_memory.py
+
+# The wheels benchmarks/gpu/run.sh installs on the GPU machine (Python 3.12, no registry): what it lacks of the stack.
+GPU_PLATFORMS := $(foreach n,17 27 28,--platform manylinux_2_$(n)_x86_64) --platform manylinux2014_x86_64
+gpu-wheels: $(STAMP)
+	rm -rf .whl && mkdir -p .whl
+	$(PIP) wheel -q --no-deps --no-build-isolation -c constraints.txt -w .whl basicsr
+	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $(GPU_PLATFORMS) \
+		-c constraints.txt -d .whl lmdb mmengine addict termcolor yapf platformdirs
 
 clean:
 	rm -rf $(VENV) experiments results tb_logger datasets/demo

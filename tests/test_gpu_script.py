@@ -1,0 +1,34 @@
+"""The GPU verification script (benchmarks/gpu/) runs end to end on the CPU at tiny sizes, so that it cannot rot
+between the sessions that are lent a GPU."""
+import json
+import subprocess
+import sys
+from conftest import REPO
+from os import path as osp
+
+GPU = osp.join(REPO, 'benchmarks', 'gpu')
+
+
+def test_the_gpu_benchmarks_dry_run_on_cpu(tmp_path):
+    result = subprocess.run([sys.executable, osp.join(GPU, 'gpu_checks.py'), '--device', 'cpu', '--tiny', '--out',
+                             str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.load(open(tmp_path / 'gpu_benchmarks.json'))
+    assert results['device'] == 'cpu' and results['tiny']
+    assert {'batch2_32'} == set(results['camera_noise'])
+    assert results['camera_noise']['batch2_32']['eager_mpix_per_s'] > 0
+    expected = {f'{m}_{p}' for m in ('r2r', 'dbsn', 'ntgan', 'pngan') for p in ('fp32', 'amp')}
+    assert set(results['train_steps']) == expected
+    assert all(v['model_step_s'] > 0 and v['ratio'] > 0 for v in results['train_steps'].values())
+    assert results['generator_noise']['on_the_fly_step_s'] > 0
+    assert results['tiled_inference']['mpix_per_s'] > 0
+
+
+def test_the_device_command_is_valid_shell_and_installs_the_carried_wheels():
+    script = osp.join(GPU, 'run.sh')
+    assert subprocess.run(['bash', '-n', script]).returncode == 0
+    text = open(script).read()
+    assert '.whl/*.whl' in text and 'gpu_checks.py --device cuda' in text
+    makefile = open(osp.join(REPO, 'Makefile')).read()
+    for wheel in ('basicsr', 'lmdb', 'mmengine', 'addict', 'termcolor', 'yapf'):
+        assert wheel in makefile.split('gpu-wheels:')[1].split('\n\n')[0]
