@@ -174,7 +174,10 @@ def method_options(method, data, std_maps, iters, tag):
     return runs
 
 
-def train(work, run, opt):
+def train(work, run, opt, reuse=False):
+    """Train one run through ``basicsr train``; returns its seconds (None when ``reuse`` finds it trained already)."""
+    if reuse and osp.isfile(osp.join(work, 'experiments', run, 'models', 'net_g_latest.pth')):
+        return None
     opt_path = osp.join(work, f'{run}.yml')
     with open(opt_path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
@@ -236,6 +239,7 @@ def main():
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
     parser.add_argument('--work', default='benchmarks/_work/ntgan_quality')
     parser.add_argument('--out', default='docs/results/ntgan_quality.json')
+    parser.add_argument('--reuse', action='store_true', help='Score runs already trained in --work, train the rest.')
     args = parser.parse_args()
     if not osp.isdir(DORF):
         sys.exit(f'The DoRF curves are needed at {DORF} (201_CRF_data.mat, dorfCurvesInv.mat; datasets/README.md).')
@@ -255,7 +259,7 @@ def main():
         for method in args.methods:
             runs = [] if method == 'bm3d' else method_options(method, data, std_maps, args.iters, kind)
             for run, opt in runs:
-                entry['train_seconds'][run] = train(work, run, opt)
+                entry['train_seconds'][run] = train(work, run, opt, args.reuse)
                 print(f'{kind} {run}: {opt["train"]["total_iter"]} iterations in {entry["train_seconds"][run]} s',
                       flush=True)
             entry['psnr'][method] = score(method, data, work, kind, runs)

@@ -14,6 +14,9 @@ from os import path as osp
 
 from basicsr_noise.data.bundled_images import TEST_IMAGES, TRAIN_IMAGES
 from basicsr_noise.data.demo_data import DEMO_CAMERA_NOISE, DEMO_SIGMA, build_demo_data, build_ntgan_demo_data
+from basicsr_noise.evaluation.eval_noise import evaluate_noise
+from basicsr_noise.evaluation.pgap import materialise_source
+from basicsr_noise.models.pngan_model import PNGAN_INPUT_NOISE
 from basicsr_noise.utils.image_io import read_image
 from basicsr_noise.utils.options import shipped_options
 
@@ -23,7 +26,8 @@ HELP = 'Build the embedded demo data, train the methods on CPU, test and report 
 
 def add_arguments(parser):
     parser.add_argument('--root', default='.', help='Folder for datasets/demo, experiments/ and results/.')
-    parser.add_argument('--method', choices=['all', *DEMOS], default='all', help='Which demo. Default: all.')
+    parser.add_argument('--method', choices=['all', *DEMOS, *EXTRA_DEMOS], default='all',
+                        help=f'Which demo; all runs {", ".join(DEMOS)}. Default: all.')
     parser.add_argument('--iters', type=int, default=None, help='Override the number of training iterations.')
 
 
@@ -112,11 +116,48 @@ def demo_ntgan(args, root, folder, cli):
     return print_report('NTGAN demo (trained on noisy images only)', ('noisy', 'denoised'), rows)
 
 
+def print_noise_report(title, columns, rows):
+    print(f'\n{title}, AKLD / KS against the real noise (lower is better):')
+    print(f'{"image":<12}' + ''.join(f'{c:>22}' for c in columns))
+    for name, *values in rows:
+        print(f'{name:<12}' + ''.join(f'{a:>13.3f} / {k:.3f}' for a, k in values))
+    means = [(float(np.mean([v[i][0] for _, *v in rows])), float(np.mean([v[i][1] for _, *v in rows])))
+             for i in range(len(columns))]
+    print(f'{"mean":<12}' + ''.join(f'{a:>13.3f} / {k:.3f}' for a, k in means))
+    return means
+
+
+def demo_pngan(args, root, folder, cli):
+    """PNGAN with no supervised model anywhere: D_d is the NTGAN demo's network (trained on noisy images alone; the
+    NTGAN demo runs first when its checkpoint is missing), the generator learns the in-camera noise of the NTGAN demo
+    pairs; its generated validation images are scored against the real ones, beside its AWGN sigma-50 input."""
+    folder = build_ntgan_demo_data(root)
+    dd = osp.join(root, 'experiments', 'NTGAN_demo', 'models', 'net_g_latest.pth')
+    if not osp.isfile(dd):
+        demo_ntgan(args, root, folder, cli)
+    overrides = [f'datasets:train:dataroot_lq={folder}/train/noisy', f'datasets:train:dataroot_gt={folder}/train/clean',
+                 f'datasets:val:dataroot_lq={folder}/val/noisy', f'datasets:val:dataroot_gt={folder}/val/clean',
+                 f'path:pretrain_network_dd={dd}']
+    _run(cli, 'train', shipped_options('demo', 'pngan_demo.yml'), overrides + _iters(args), root)
+    generator = osp.join(root, 'experiments', 'PNGAN_demo', 'models', 'net_g_latest.pth')
+    out = osp.join(root, 'results', 'PNGAN_demo')
+    clean = osp.join(folder, 'val', 'clean')
+    fake, awgn = osp.join(out, 'generated'), osp.join(out, 'input_awgn50')
+    materialise_source({'type': 'GeneratorNoise', 'checkpoint': generator}, clean, fake, seed=0)
+    materialise_source(PNGAN_INPUT_NOISE, clean, awgn, seed=0)
+    reports = [evaluate_noise(clean, osp.join(folder, 'val', 'noisy'), f, figures=False) for f in (clean, awgn, fake)]
+    rows = [(name, *((r['images'][name]['akld'], r['images'][name]['ks']) for r in reports)) for name in TEST_IMAGES]
+    print(f'Generated images: {fake}', flush=True)
+    return print_noise_report('PNGAN demo (D_d: the NTGAN demo network)', ('no noise', 'AWGN-50 input', 'generated'),
+                              rows)
+
+
 DEMOS = {'r2r': demo_r2r, 'dbsn': demo_dbsn, 'ntgan': demo_ntgan}
+EXTRA_DEMOS = {'pngan': demo_pngan}  # not in `all` (make demo's time budget): basicsr-noise demo --method pngan
 
 
 def run_demo(args):
-    """Run the demos of ``args.method`` (``r2r``, ``dbsn`` or ``all``); returns ``{method: mean PSNRs}``."""
+    """Run the demos of ``args.method`` (one name, or ``all``); returns ``{method: mean scores}``."""
     root = osp.abspath(args.root)
     start = time.time()
     folder = build_demo_data(root)
@@ -126,6 +167,6 @@ def run_demo(args):
         flush=True)
     cli = [sys.executable, '-m', 'basicsr_noise']
     methods = list(DEMOS) if args.method == 'all' else [args.method]
-    results = {method: DEMOS[method](args, root, folder, cli) for method in methods}
+    results = {method: {**DEMOS, **EXTRA_DEMOS}[method](args, root, folder, cli) for method in methods}
     print(f'\nResults: {osp.join(root, "results")}\nTotal time: {time.time() - start:.0f} s')
     return results

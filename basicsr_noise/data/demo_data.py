@@ -1,4 +1,5 @@
-"""The demo data (``basicsr-noise prepare demo``): noisy-only training images and noisy/clean validation pairs.
+"""The demo data (``basicsr-noise prepare demo``): noisy training images (their clean versions beside them, for the
+paired methods) and noisy/clean validation pairs.
 
 On the bundled scikit-image split (:mod:`basicsr_noise.data.bundled_images`), at fixed seeds, rounded to uint8 as
 saved noisy photos are: colour AWGN sigma 25 (``datasets/demo/r2r``, for R2R and DBSN), and in-camera noise of the
@@ -40,12 +41,15 @@ def add_camera_noise_uint8(img, noise_opt, seed):
 
 
 def _build(folder, describe, add_noise, seed):
-    """The demo layout under ``folder`` (once): noisy training images, noisy/clean validation crops."""
-    if osp.isfile(osp.join(folder, 'DONE')):
+    """The demo layout under ``folder`` (once): noisy training images with their clean versions (read only by the
+    methods that train on pairs, PNGAN), noisy/clean validation crops."""
+    if osp.isfile(osp.join(folder, 'DONE')) and osp.isdir(osp.join(folder, 'train', 'clean')):
         return folder
     with AtomicOutput(folder, overwrite=True) as tmp:
         for i, name in enumerate(TRAIN_IMAGES):
-            _write_rgb(osp.join(tmp, 'train', 'noisy', f'{name}.png'), add_noise(bundled_image(name), seed + i))
+            clean = bundled_image(name)
+            _write_rgb(osp.join(tmp, 'train', 'clean', f'{name}.png'), clean)
+            _write_rgb(osp.join(tmp, 'train', 'noisy', f'{name}.png'), add_noise(clean, seed + i))
         for i, name in enumerate(TEST_IMAGES):
             clean = centre_crop(bundled_image(name), DEMO_VAL_SIZE)
             _write_rgb(osp.join(tmp, 'val', 'clean', f'{name}.png'), clean)
