@@ -76,10 +76,10 @@ def keep_frozen_network_paths(opt):
     the experiment: a distillation teacher, PNGAN's D_d) to ``path.ignore_resume_networks``, so that BasicSR's
     resume keeps their paths instead of pointing them at checkpoints that do not exist."""
     from basicsr.utils.registry import MODEL_REGISTRY
-    try:
-        frozen = getattr(MODEL_REGISTRY.get(opt.get('model_type')), 'frozen_networks', ())
-    except KeyError:
-        return
+    model_type = opt.get('model_type')
+    if model_type not in MODEL_REGISTRY:
+        return  # BasicSR's own check names an unknown model later
+    frozen = getattr(MODEL_REGISTRY.get(model_type), 'frozen_networks', ())
     ignore = list(opt['path'].get('ignore_resume_networks') or [])
     opt['path']['ignore_resume_networks'] = ignore + [n for n in frozen if n not in ignore]
 

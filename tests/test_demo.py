@@ -1,4 +1,5 @@
 """``basicsr-noise demo`` (what ``make demo`` runs) end to end, with a two-iteration budget."""
+import pytest
 import re
 from conftest import run_cli
 
@@ -20,3 +21,20 @@ def test_demo_runs_every_method_and_reports_psnr(tmp_path):
     assert (results / 'chelsea_DBSN_demo.png').exists() and (results / 'chelsea_DBSN_demo_mu.png').exists()
     for stage in ('DBSN_demo_mu', 'DBSN_demo', 'NTGAN_demo'):  # the staged recipe: two training runs
         assert (tmp_path / 'experiments' / stage / 'models' / 'net_g_latest.pth').exists()
+
+
+def test_pngan_demo_chains_the_ntgan_network_as_its_denoiser(tmp_path):
+    """``demo --method pngan``: the NTGAN demo runs first (its network is D_d), then PNGAN, scored by AKLD/KS."""
+    result = run_cli(['demo', '--root', str(tmp_path), '--method', 'pngan', '--iters', '2'], cwd=tmp_path,
+                     timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert 'NTGAN demo' in out and 'PNGAN demo' in out
+    (line, ) = [line for line in out.splitlines() if line.startswith('mean ') and '/' in line]
+    (no_noise_akld, no_noise_ks), (awgn_akld, _), (fake_akld, _) = [
+        map(float, pair) for pair in re.findall(r'([\d.]+) / ([\d.]+)', line)]
+    assert no_noise_akld == pytest.approx(0.7013, abs=1e-3) and no_noise_ks > 0.3  # the metric's no-noise value
+    assert awgn_akld > 1 and fake_akld > 0
+    generated = tmp_path / 'results' / 'PNGAN_demo' / 'generated'
+    assert (generated / 'chelsea.png').exists() and (generated / 'motorcycle.png').exists()
+    assert (tmp_path / 'experiments' / 'PNGAN_demo' / 'models' / 'net_g_latest.pth').exists()

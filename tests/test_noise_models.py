@@ -59,10 +59,17 @@ def test_multivariate_gaussian_has_the_returned_covariance():
     'cpu', pytest.param('cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU'))
 ])
 @pytest.mark.parametrize('name', sorted(NOISE_REGISTRY.keys()))
-def test_a_fixed_generator_gives_identical_output(name, device):
+def test_a_fixed_generator_gives_identical_output(name, device, tmp_path):
     models = [{'type': 'AWGNNoise', 'sigma': [1, 20]}, {'type': 'PoissonNoise'}]
     extra = {'HeteroscedasticGaussianNoise': {'a': [0.001, 0.01], 'b': 1e-4}, 'ComposeNoise': {'models': models},
              'RandomChoiceNoise': {'models': models}}
+    if name == 'GeneratorNoise':  # a small SMNet checkpoint with its AWGN input, as PNGANModel writes it
+        from basicsr_noise.archs.pngan_arch import SMNet
+        net_opt = {'type': 'SMNet', 'num_feat': 4, 'num_groups': 1, 'num_blocks': 1}
+        torch.save({'params': SMNet(num_feat=4, num_groups=1, num_blocks=1).state_dict(),
+                    'meta': {'network_g': net_opt, 'input_noise': {'type': 'AWGNNoise', 'sigma': 50}}},
+                   tmp_path / 'g.pth')
+        extra['GeneratorNoise'] = {'checkpoint': str(tmp_path / 'g.pth')}
     opt = {'type': name, **extra.get(name, {})}
     x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)).to(device)
     a = build_noise(opt)(x, torch.Generator(device=device).manual_seed(5)).noisy
