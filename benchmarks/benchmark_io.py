@@ -70,3 +70,26 @@ def side_by_side(script, sides, pairs, *args):
         summary[side] = {'median_ratio': statistics.median(ratios), 'min_ratio': min(ratios),
                          'max_ratio': max(ratios)}
     return dict(summary[sides[1]], pairs=rounds, ratios=summary)
+
+
+def train_through_basicsr(work, name, opt):
+    """``basicsr-noise train`` on ``opt`` (written as ``<work>/<name>.yml``) in ``work``; returns its seconds."""
+    import subprocess
+    import sys
+    import time
+    import yaml
+    path = osp.join(work, f'{name}.yml')
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    start = time.time()
+    subprocess.run([sys.executable, '-m', 'basicsr_noise', 'train', '-opt', path], cwd=work, check=True,
+                   stdout=subprocess.DEVNULL)
+    return round(time.time() - start, 1)
+
+
+def camsim_pgap_options(name, camsim, noise_opt, recipe):
+    """``basicsr-noise pgap`` options on the camsim benchmark's pairs, with ``noise_opt`` as the source."""
+    pairs = {split: {'dataroot_lq': osp.join(camsim, split, 'noisy'), 'dataroot_gt': osp.join(camsim, split, 'clean')}
+             for split in ('train', 'test')}
+    return {'name': name, 'num_gpu': 0, 'manual_seed': 0,
+            'pgap': {**pairs, 'source': {'type': 'noise_model', 'noise_opt': noise_opt}, 'recipe': recipe}}

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import os
 import torch
-from benchmark_io import save_results
+from benchmark_io import camsim_pgap_options, save_results
 from os import path as osp
 
 from basicsr_noise.evaluation.camsim import camsim_noise_opt, prepare_camsim
@@ -65,12 +65,7 @@ def main():
         materialise_source(noise_opt, osp.join(camsim, 'test', 'clean'), fake, seed=100)
         report = evaluate_noise(osp.join(camsim, 'test', 'clean'), osp.join(camsim, 'test', 'noisy'), fake,
                                 osp.join(work, 'eval', name), figures=False)
-        opt = {'name': f'camsim_{name}', 'num_gpu': 0, 'manual_seed': 0, 'pgap': {
-            'train': {'dataroot_lq': osp.join(camsim, 'train', 'noisy'),
-                      'dataroot_gt': osp.join(camsim, 'train', 'clean')},
-            'test': {'dataroot_lq': osp.join(camsim, 'test', 'noisy'),
-                     'dataroot_gt': osp.join(camsim, 'test', 'clean')},
-            'source': {'type': 'noise_model', 'noise_opt': noise_opt}, 'recipe': recipe}}
+        opt = camsim_pgap_options(f'camsim_{name}', camsim, noise_opt, recipe)
         pgap = run_pgap(opt, root=work)
         results[name] = {'noise_opt': noise_opt, 'akld': report['mean']['akld'], 'ks': report['mean']['ks'],
                          'fake_std': report['mean']['fake_std'], 'real_std': report['mean']['real_std'],

@@ -30,14 +30,12 @@ import copy
 import json
 import numpy as np
 import os
-import subprocess
 import sys
-import time
 import torch
 import yaml
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
-from benchmark_io import save_results
+from benchmark_io import save_results, train_through_basicsr
 from os import path as osp
 
 from basicsr_noise.evaluation.camsim import prepare_camsim
@@ -178,13 +176,7 @@ def train(work, run, opt, reuse=False):
     """Train one run through ``basicsr train``; returns its seconds (None when ``reuse`` finds it trained already)."""
     if reuse and osp.isfile(osp.join(work, 'experiments', run, 'models', 'net_g_latest.pth')):
         return None
-    opt_path = osp.join(work, f'{run}.yml')
-    with open(opt_path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
-    start = time.time()
-    subprocess.run([sys.executable, '-m', 'basicsr_noise', 'train', '-opt', opt_path], cwd=work, check=True,
-                   stdout=subprocess.DEVNULL)
-    return round(time.time() - start, 1)
+    return train_through_basicsr(work, run, opt)
 
 
 # ----------------------------------------------------------------------------------------------- scoring

@@ -13,11 +13,7 @@ the protocol and data of ``benchmarks/camsim_noise_eval.py`` (whose rows are the
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
-import subprocess
-import sys
-import time
-import yaml
-from benchmark_io import save_results
+from benchmark_io import camsim_pgap_options, save_results, train_through_basicsr
 from os import path as osp
 
 from basicsr_noise.evaluation.camsim import prepare_camsim
@@ -28,16 +24,6 @@ from basicsr_noise.utils.options import load_options
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPE = {'total_iter': 1500, 'batch_size': 16, 'patch_size': 48, 'num_worker': 1,
           'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 48, 'num_layers': 10}}
-
-
-def _train(work, opt):
-    path = osp.join(work, f'{opt["name"]}.yml')
-    with open(path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
-    start = time.time()
-    subprocess.run([sys.executable, '-m', 'basicsr_noise', 'train', '-opt', path], cwd=work, check=True,
-                   stdout=subprocess.DEVNULL)
-    return round(time.time() - start, 1)
 
 
 def denoiser_options(camsim, iters):
@@ -87,9 +73,9 @@ def main():
     camsim = osp.join(work, 'camsim')
     if not osp.isfile(osp.join(camsim, 'camsim.json')):
         prepare_camsim(camsim)
-    seconds = {'dd': _train(work, denoiser_options(camsim, args.dd_iters))}
+    seconds = {'dd': train_through_basicsr(work, 'camsim_dd', denoiser_options(camsim, args.dd_iters))}
     opt = pngan_options(camsim, work, args.iters)
-    seconds['pngan'] = _train(work, opt)
+    seconds['pngan'] = train_through_basicsr(work, opt['name'], opt)
     ckpt = osp.join(work, 'experiments', opt['name'], 'models', 'net_g_latest.pth')
     results = {'setting': {'pngan_options': opt, 'dd': denoiser_options(camsim, args.dd_iters)['network_g'],
                            'train_seconds': seconds, 'akld_ks': 'one generated image per test tile, seeds 100 + index'}}
@@ -104,12 +90,7 @@ def main():
         entry = {'noise_opt': noise_opt, 'akld': report['mean']['akld'], 'ks': report['mean']['ks'],
                  'fake_std': report['mean']['fake_std'], 'real_std': report['mean']['real_std']}
         if name == 'pngan':
-            pgap = run_pgap({'name': f'camsim_{name}', 'num_gpu': 0, 'manual_seed': 0, 'pgap': {
-                'train': {'dataroot_lq': osp.join(camsim, 'train', 'noisy'),
-                          'dataroot_gt': osp.join(camsim, 'train', 'clean')},
-                'test': {'dataroot_lq': osp.join(camsim, 'test', 'noisy'),
-                         'dataroot_gt': osp.join(camsim, 'test', 'clean')},
-                'source': {'type': 'noise_model', 'noise_opt': noise_opt}, 'recipe': recipe}}, root=work)
+            pgap = run_pgap(camsim_pgap_options(f'camsim_{name}', camsim, noise_opt, recipe), root=work)
             entry.update({k: pgap[k] for k in ('psnr_real_trained', 'psnr_source_trained', 'pgap')})
         results[name] = entry
         print(f'{name}: AKLD {entry["akld"]:.3f}, KS {entry["ks"]:.3f}' +

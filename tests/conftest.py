@@ -106,6 +106,15 @@ def train_through_cli(workdir, opt, *extra, prefix=None):
     return workdir / 'experiments' / opt['name']
 
 
+def preflight_error(workdir, opt):
+    """``basicsr-noise train`` on options that must fail the pre-flight check: exit 2, no experiment folder made;
+    returns the message (stderr)."""
+    result = run_cli(['train', '-opt', write_options(workdir / 'bad.yml', opt)], cwd=workdir, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert not os.path.exists(workdir / 'experiments'), 'a failed pre-flight must not create experiment folders'
+    return result.stderr
+
+
 def torchrun_two_gloo_processes():
     """The command prefix of a 2-process CPU DDP run (a port per test process)."""
     return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port',

@@ -9,8 +9,8 @@ import torch
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-from conftest import (DELETE, REPO, SHARED_DATA, apply_overrides, assert_gan_resume_is_bit_exact, run_cli, smooth_image,
-                      torchrun_two_gloo_processes, train_through_cli, write_options, write_png)
+from conftest import (DELETE, REPO, SHARED_DATA, apply_overrides, assert_gan_resume_is_bit_exact, preflight_error,
+                      run_cli, smooth_image, torchrun_two_gloo_processes, train_through_cli, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 
@@ -161,15 +161,7 @@ def test_the_shipped_option_file_trains_through_the_cli(tmp_path, camera_noisy_d
 # ----------------------------------------------------------------------------------------------- bad input
 @pytest.fixture
 def bad(tmp_path, camera_noisy_data):
-
-    def run(**overrides):
-        opt = ntgan_options(camera_noisy_data, **overrides)
-        result = run_cli(['train', '-opt', write_options(tmp_path / 'bad.yml', opt)], cwd=tmp_path, timeout=120)
-        assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-        assert not osp.exists(tmp_path / 'experiments'), 'a failed pre-flight must not create experiment folders'
-        return result.stderr
-
-    return run
+    return lambda **overrides: preflight_error(tmp_path, ntgan_options(camera_noisy_data, **overrides))
 
 
 def test_bad_input_no_discriminator(bad):

@@ -11,8 +11,8 @@ import torch
 from basicsr.archs import build_network
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-from conftest import (DELETE, REPO, apply_overrides, assert_gan_resume_is_bit_exact, run_cli, smooth_image,
-                      torchrun_two_gloo_processes, train_through_cli, write_options, write_png)
+from conftest import (DELETE, REPO, apply_overrides, assert_gan_resume_is_bit_exact, preflight_error, run_cli,
+                      smooth_image, torchrun_two_gloo_processes, train_through_cli, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 from torchvision.models import vgg as tv_vgg
@@ -257,15 +257,7 @@ def test_ddp_with_two_gloo_processes(tmp_path, pairs):
 # ----------------------------------------------------------------------------------------------- bad input
 @pytest.fixture
 def bad(tmp_path, pairs):
-
-    def run(**overrides):
-        opt = pngan_options(pairs, **overrides)
-        result = run_cli(['train', '-opt', write_options(tmp_path / 'bad.yml', opt)], cwd=tmp_path, timeout=120)
-        assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-        assert not osp.exists(tmp_path / 'experiments'), 'a failed pre-flight must not create experiment folders'
-        return result.stderr
-
-    return run
+    return lambda **overrides: preflight_error(tmp_path, pngan_options(pairs, **overrides))
 
 
 def test_bad_input_no_denoiser_checkpoint(bad):
