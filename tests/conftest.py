@@ -121,6 +121,15 @@ def torchrun_two_gloo_processes():
             str(29800 + os.getpid() % 150), '-m', 'basicsr_noise']
 
 
+def straight_and_resumed_runs(tmp_path, make_opt):
+    """A 20-iteration run, and the same run stopped at 10 and resumed with ``--auto_resume``; their experiment
+    folders. ``make_opt()`` gives the (20-iteration) options."""
+    straight = train_through_cli(tmp_path / 'straight', make_opt())
+    train_through_cli(tmp_path / 'resumed', make_opt(), '--force_yml', 'train:total_iter=10')
+    resumed = train_through_cli(tmp_path / 'resumed', make_opt(), '--auto_resume')
+    return straight, resumed
+
+
 def assert_gan_resume_is_bit_exact(straight, resumed, iters):
     """G (params and EMA), D and both optimizers at ``iters`` equal between a straight and a resumed run."""
     for net in ('net_g', 'net_d'):

@@ -10,7 +10,8 @@ from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
 from conftest import (DELETE, REPO, SHARED_DATA, apply_overrides, assert_gan_resume_is_bit_exact, preflight_error,
-                      run_cli, smooth_image, torchrun_two_gloo_processes, train_through_cli, write_png)
+                      run_cli, smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli,
+                      write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 
@@ -114,9 +115,7 @@ def _train(tmp_path, data, workdir, *extra, prefix=None, **overrides):
 
 
 def test_resume_is_bit_exact_for_g_d_ema_and_both_optimizers(tmp_path, camera_noisy_data):
-    straight = _train(tmp_path, camera_noisy_data, 'straight')
-    _train(tmp_path, camera_noisy_data, 'resumed', '--force_yml', 'train:total_iter=10')
-    resumed = _train(tmp_path, camera_noisy_data, 'resumed', '--auto_resume')
+    straight, resumed = straight_and_resumed_runs(tmp_path, lambda: ntgan_options(camera_noisy_data))
     assert_gan_resume_is_bit_exact(straight, resumed, 20)
     log = open(sorted(glob.glob(str(resumed / 'train_*.log')))[-1]).read()
     assert 'Resuming training from epoch' in log and 'l_g_pix' in log and 'l_d_real' in log and 'out_d_fake' in log

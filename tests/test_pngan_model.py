@@ -12,7 +12,8 @@ from basicsr.archs import build_network
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
 from conftest import (DELETE, REPO, apply_overrides, assert_gan_resume_is_bit_exact, preflight_error, run_cli,
-                      smooth_image, torchrun_two_gloo_processes, train_through_cli, write_png)
+                      smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli,
+                      write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 from torchvision.models import vgg as tv_vgg
@@ -239,9 +240,7 @@ def _train(tmp_path, data, workdir, *extra, prefix=None, **overrides):
 
 
 def test_resume_is_bit_exact_for_g_d_ema_and_both_optimizers(tmp_path, pairs):
-    straight = _train(tmp_path, pairs, 'straight')
-    _train(tmp_path, pairs, 'resumed', '--force_yml', 'train:total_iter=10')
-    resumed = _train(tmp_path, pairs, 'resumed', '--auto_resume')
+    straight, resumed = straight_and_resumed_runs(tmp_path, lambda: pngan_options(pairs))
     assert_gan_resume_is_bit_exact(straight, resumed, 20)
 
 
