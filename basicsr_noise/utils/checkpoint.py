@@ -113,4 +113,140 @@ def convert_ntgan_official(state_dict):
     return {'params': params, 'meta': {'network_g': network_g, 'converted_from': 'ntgan_official'}}
 
 
-CONVERTERS = {'r2r': convert_r2r_official, 'ntgan': convert_ntgan_official}
+# official NoiseTransfer keys -> this package's (applied in order, after the Conv2d/Linear wrappers are dropped)
+_NT_MODULATION = ((r'\.convs_gamma\.0\.', '.gamma1.'), (r'\.convs_gamma\.1\.', '.gamma2.'),
+                  (r'\.convs_beta\.0\.', '.beta1.'), (r'\.convs_beta\.1\.', '.beta2.'))
+NOISETRANSFER_UNET_RENAMES = (
+    (r'\.(?:conv2d|tconv2d)\.', '.'),
+    (r'^blocks1_\.', 'dec1.'),
+    (r'^blocks2_\.', 'dec2.'),
+    (r'^blocks1\.', 'enc1.'),
+    (r'^blocks2\.', 'enc2.'),
+    (r'^blocks3\.', 'bottleneck.'),
+    (r'^conv_down([12])\.', r'down\1.'),
+    (r'^conv_up([12])\.', r'up\1.'),
+    (r'^conv_skip([12])\.', r'fuse\1.'),
+) + _NT_MODULATION
+NOISETRANSFER_CONTRAE_RENAMES = (
+    (r'\.(?:conv2d|linear)\.', '.'),
+    (r'^pre_noise\.', 'stem_enc.'),
+    (r'^pre_gan\.', 'stem_dis.'),
+    (r'^blocks([123])\.', lambda m: f'blocks.{int(m.group(1)) - 1}.'),
+    (r'\.noise_inorm([12])\.', r'.enc_norm\1.'),
+    (r'\.gan_cin([12])\.', r'.dis_norm\1.modulation.'),
+    (r'^conv_down([12])\.', lambda m: f'downs.{int(m.group(1)) - 1}.'),
+    (r'^post_noise([123])\.0\.', lambda m: f'enc_heads.{int(m.group(1)) - 1}.proj.'),
+    (r'^post_noise([123])\.1\.norm\.', lambda m: f'enc_heads.{int(m.group(1)) - 1}.norm.'),
+    (r'^post_noise([123])\.1\.', lambda m: f'enc_heads.{int(m.group(1)) - 1}.conv.'),
+    (r'^post_gan([123])\.0\.', lambda m: f'dis_heads.{int(m.group(1)) - 1}.proj.'),
+    (r'^post_gan([123])\.1\.', lambda m: f'dis_heads.{int(m.group(1)) - 1}.norm.modulation.'),
+    (r'^post_gan([123])\.2\.', lambda m: f'dis_heads.{int(m.group(1)) - 1}.conv.'),
+    (r'^conv_gan([123])\.', lambda m: f'dis_heads.{int(m.group(1)) - 1}.logit.'),
+    (r'^mlp_noise\.linear([12])\.', r'fc\1.'),
+) + _NT_MODULATION
+NOISETRANSFER_RIDNET_RENAMES = (
+    (r'^b([1-9])\.', lambda m: f'body.{int(m.group(1)) - 1}.'),
+    (r'\.r1\.body1\.', '.merge.dilation1.'),
+    (r'\.r1\.body2\.', '.merge.dilation2.'),
+    (r'\.r1\.body3\.', '.merge.aggregation.'),
+    (r'\.r2\.body\.0\.', '.block1.conv1.'),
+    (r'\.r2\.body\.2\.', '.block1.conv2.'),
+    (r'\.r3\.', '.block2.'),
+    (r'\.ca\.c1\.body\.0\.', '.ca.attention.1.'),
+    (r'\.ca\.c2\.body\.0\.', '.ca.attention.3.'),
+)
+
+
+def _rename(state_dict, renames, what, expected_prefixes):
+    params = OrderedDict()
+    for key, value in state_dict.items():
+        new = key[len('module.'):] if key.startswith('module.') else key  # DataParallel
+        for pattern, repl in renames:
+            new = re.sub(pattern, repl, new)
+        if not new.startswith(expected_prefixes):
+            raise InputError(f'Not an official {what} checkpoint: unexpected key {key!r}.')
+        params[new] = value
+    return params
+
+
+def _needed(params, key, what):
+    if key not in params:
+        raise InputError(f'Not an official {what} checkpoint: no weights for {key}.')
+    return params[key]
+
+
+def convert_noisetransfer_unet(state_dict):
+    """The official ``VUNet.pt`` state dict as ``NoiseTransferUNet`` parameters and arch options."""
+    params = _rename(state_dict, NOISETRANSFER_UNET_RENAMES, 'NoiseTransfer VUNet',
+                     ('conv_first.', 'enc', 'dec', 'bottleneck.', 'down', 'up', 'fuse', 'conv_last.'))
+    first = _needed(params, 'conv_first.weight_orig', 'NoiseTransfer VUNet')
+    cond = _needed(params, 'enc1.0.sft1.gamma1.weight_orig', 'NoiseTransfer VUNet')
+    return params, dict(type='NoiseTransferUNet', num_in_ch=first.shape[1], num_feat=first.shape[0],
+                        cond_dim=cond.shape[1], spectral_norm=True)
+
+
+def convert_noisetransfer_contrae(state_dict):
+    """An official ``encoder_q.pt`` / ``encoder_k.pt`` state dict as ``NoiseTransferContraE`` parameters and arch
+    options."""
+    params = _rename(state_dict, NOISETRANSFER_CONTRAE_RENAMES, 'NoiseTransfer ContraE',
+                     ('stem_', 'blocks.', 'downs.', 'enc_heads.', 'dis_heads.', 'fc1.', 'fc2.'))
+    stem = _needed(params, 'stem_enc.weight_orig', 'NoiseTransfer ContraE')
+    fc2 = _needed(params, 'fc2.weight_orig', 'NoiseTransfer ContraE')
+    return params, dict(type='NoiseTransferContraE', num_in_ch=stem.shape[1], num_feat=stem.shape[0],
+                        cond_dim=fc2.shape[0], spectral_norm=True)
+
+
+def convert_noisetransfer_official(path):
+    """Convert the official NoiseTransfer noise model, a folder such as ``ckpts/NT`` with ``VUNet.pt`` and
+    ``encoder_k.pt`` (the key encoder embeds the reference at inference), into one generator checkpoint:
+    ``params`` (``NoiseTransferUNet``), ``params_key_encoder`` (``NoiseTransferContraE``) and their options in
+    ``meta`` (``network_g``, ``network_key_encoder``), which is what ``GeneratorNoise`` and ``generate --ref`` read.
+
+    Args:
+        path (str): The folder, or its ``VUNet.pt`` (``encoder_k.pt`` is then read beside it).
+
+    Returns:
+        dict: The checkpoint.
+    """
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    unet_file = path if os.path.isfile(path) else os.path.join(folder, 'VUNet.pt')
+    encoder_file = os.path.join(folder, 'encoder_k.pt')
+    for needed in (unet_file, encoder_file):
+        if not os.path.isfile(needed):
+            raise FileNotFoundError(f'NoiseTransfer conversion needs {needed} (the official ckpts/NT folder holds '
+                                    'VUNet.pt, encoder_q.pt and encoder_k.pt).')
+    params, network_g = convert_noisetransfer_unet(load_checkpoint_file(unet_file))
+    encoder, network_k = convert_noisetransfer_contrae(load_checkpoint_file(encoder_file))
+    if network_k['cond_dim'] != network_g['cond_dim']:
+        raise InputError(f'{encoder_file} embeds in {network_k["cond_dim"]} dimensions but {unet_file} is '
+                         f'conditioned on {network_g["cond_dim"]}.')
+    meta = {'network_g': network_g, 'network_key_encoder': network_k, 'converted_from': 'noisetransfer_official'}
+    return {'params': params, 'params_key_encoder': encoder, 'meta': meta}
+
+
+convert_noisetransfer_official.reads_path = True
+
+
+def convert_noisetransfer_encoder_official(state_dict):
+    """Convert an official ``encoder_q.pt`` (the trained encoder / discriminator) into a ``NoiseTransferContraE``
+    checkpoint, e.g. for ``path.pretrain_network_d`` when fine-tuning from the published model."""
+    params, network = convert_noisetransfer_contrae(state_dict)
+    return {'params': params, 'meta': {'network_d': network, 'converted_from': 'noisetransfer_encoder_official'}}
+
+
+def convert_noisetransfer_ridnet_official(state_dict):
+    """Convert the official downstream ``ridnet_g.pt`` into a ``NoiseTransferRIDNet`` checkpoint."""
+    params = _rename(state_dict, NOISETRANSFER_RIDNET_RENAMES, 'NoiseTransfer RIDNet_G', ('head.', 'body.', 'tail.'))
+    head = _needed(params, 'head.weight', 'NoiseTransfer RIDNet_G')
+    num_block = len({k.split('.')[1] for k in params if k.startswith('body.')})
+    network_g = dict(type='NoiseTransferRIDNet', num_in_ch=head.shape[1], num_feat=head.shape[0], num_block=num_block)
+    return {'params': params, 'meta': {'network_g': network_g, 'converted_from': 'noisetransfer_ridnet_official'}}
+
+
+CONVERTERS = {
+    'r2r': convert_r2r_official,
+    'ntgan': convert_ntgan_official,
+    'noisetransfer': convert_noisetransfer_official,
+    'noisetransfer_encoder': convert_noisetransfer_encoder_official,
+    'noisetransfer_ridnet': convert_noisetransfer_ridnet_official,
+}
