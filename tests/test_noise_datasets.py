@@ -107,7 +107,8 @@ def test_noise_reference_real_mode_uses_the_same_camera_and_iso(tmp_path):
         write_png(str(tmp_path / 'clean' / name), smooth_image(rng, 24, 24))
         write_png(str(tmp_path / 'noisy' / name), smooth_image(rng, 24, 24))
     dataset = NoiseReferenceDataset({'name': 'r', 'phase': 'train', 'dataroot_gt': str(tmp_path / 'clean'),
-                                     'dataroot_lq': str(tmp_path / 'noisy'), 'gt_size': 16})
+                                     'dataroot_lq': str(tmp_path / 'noisy'), 'gt_size': 16,
+                                     'reference_group': 'camera_iso'})
     for d in range(8):
         s = dataset[SampleIndex(d % 4, d)]
         own, ref = s['lq_path'].split('/')[-1], s['ref_path'].split('/')[-1]

@@ -1,6 +1,7 @@
 """Every option file the project ships passes the preflight checks and builds its model."""
 import copy
 import glob
+import os
 import pytest
 import torch
 from basicsr.archs import build_network
@@ -61,6 +62,7 @@ def test_the_expected_option_files_exist():
     assert {'ntgan.yml', 'ntgan/ntgan.yml', 'ntgan/ntgan_test_dnd_cc.yml', 'demo/ntgan_demo.yml',
             'demo/ntgan_demo_test.yml'} <= names
     assert {'pngan.yml', 'pngan/pngan_sidd.yml', 'pngan/pngan_sidd_unsupervised_dd.yml'} <= names
+    assert {'noisetransfer.yml', 'noisetransfer/noisetransfer_sidd.yml'} <= names
     assert set(_stage_recipes()) <= names
 
 
@@ -103,6 +105,14 @@ def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path, vgg19_featur
     for phase, dataset_opt in opt['datasets'].items():
         dataset_opt['phase'] = phase.split('_')[0]
         dataset_opt['io_backend'] = {'type': 'disk'}
+        if 'branches' in dataset_opt:  # NoiseReferenceMixDataset: each branch on the tiny pairs
+            for branch in dataset_opt['branches']:
+                branch.update(io_backend={'type': 'disk'}, dataroot_gt=str(tiny_data / 'val' / 'clean'), gt_size=16)
+                if 'dataroot_lq' in branch:  # real pairs: one reference class (the tiny names are not SIDD's)
+                    classes = tmp_path / 'classes.txt'
+                    classes.write_text(''.join(f'{n} x\n' for n in os.listdir(tiny_data / 'val' / 'clean')))
+                    branch.update(dataroot_lq=str(tiny_data / 'val' / 'noisy'), reference_class_file=str(classes))
+            continue
         dataset_opt['dataroot_lq'] = str(tiny_data / 'val' / 'noisy')
         if 'dataroot_gt' in dataset_opt:
             dataset_opt['dataroot_gt'] = str(tiny_data / 'val' / 'clean')

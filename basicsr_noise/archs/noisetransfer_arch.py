@@ -71,16 +71,23 @@ class ConditionalModulation(nn.Module):
         self.beta2 = _conv(reduced, num_feat, 1, use_sn)
 
     def forward(self, x, cond, generator=None):
+        """``(gamma, beta)``: ``gamma`` ``(B, n, 1, 1)``; ``beta`` ``(B, n, H, W)`` with the noise map, else
+        ``(B, n, 1, 1)``.
+
+        The release applies the 1x1 convs to the embedding broadcast over the image; on a spatially constant input
+        they are computed once per image instead, and the noise map's channel of ``beta1`` is added per pixel
+        (the same arithmetic, 3x fewer operations at full resolution).
+        """
         b, _, h, w = x.shape
-        cond_map = cond[:, :, None, None].expand(-1, -1, h, w)
-        gamma = self.gamma2(_lrelu(self.gamma1(cond_map)))
-        beta_in = cond_map
-        if self.beta_noise:
-            # drawn after gamma, as the release does: its RNG order is reproduced without a generator
-            xi = torch.randn([b, 1, h, w], device=x.device, generator=generator)
-            beta_in = torch.cat([cond_map, xi.to(cond_map.dtype)], 1)
-        beta = self.beta2(_lrelu(self.beta1(beta_in)))
-        return gamma, beta
+        cond = cond[:, :, None, None]
+        gamma = self.gamma2(_lrelu(self.gamma1(cond)))
+        if not self.beta_noise:
+            return gamma, self.beta2(_lrelu(self.beta1(cond)))
+        # drawn after gamma, as the release does: its RNG order is reproduced without a generator
+        xi = torch.randn([b, 1, h, w], device=x.device, generator=generator).to(cond.dtype)
+        constant = self.beta1(torch.cat([cond, torch.zeros_like(cond[:, :1])], 1))  # sets beta1.weight (SN)
+        per_pixel = constant + self.beta1.weight[:, -1].reshape(1, -1, 1, 1).to(cond.dtype) * xi
+        return gamma, self.beta2(_lrelu(per_pixel))
 
 
 class SFTResBlock(nn.Module):

@@ -1,14 +1,18 @@
+import numpy as np
 import re
 import torch
 from basicsr.utils import img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
+from os import path as osp
 from torch.utils import data as data
 
+from basicsr_noise.compat import SampleIndex
 from basicsr_noise.noise import build_noise
 from basicsr_noise.utils.errors import InputError
 from .image_source import ImageSource, augment_dihedral, backend_of, color_option, random_crop, sample_rng
 
 SIDD_CLASS = re.compile(r'_(GP|IP|S6|N6|G4)_(\d{5})_')
+REFERENCE_GROUPS = ('iso', 'camera_iso')
 
 
 def _crop_augment(opt, imgs, rng, train):
@@ -123,6 +127,20 @@ class UnpairedCleanNoisyDataset(data.Dataset):
         return {'lq': lq, 'gt': gt, 'lq_path': self.lq.path(lq_name), 'gt_path': self.gt.path(gt_name)}
 
 
+def read_reference_classes(path):
+    """``{name: class}`` from a text file of ``<name> <class>`` lines (a name with or without its extension)."""
+    if not osp.isfile(path):
+        raise InputError(f'reference_class_file {path} does not exist.')
+    classes = {}
+    for number, line in enumerate(open(path), 1):
+        if line.strip():
+            parts = line.split()
+            if len(parts) != 2:
+                raise InputError(f'{path} line {number}: expected "<name> <class>", got {line.strip()!r}.')
+            classes[parts[0]] = parts[1]
+    return classes
+
+
 def sidd_noise_class(name):
     """``(camera, ISO)`` from a SIDD name such as ``0001_001_S6_00100_00060_3200_L``, or None."""
     match = SIDD_CLASS.search(f'_{name}_')
@@ -139,7 +157,14 @@ class NoiseReferenceDataset(data.Dataset):
     * synthetic (``noise_opt`` given): the target and the reference are two different clean images with noise of
       the *same* drawn parameters (both are noised as one sample, side by side, then split);
     * real (``dataroot_lq`` given): noisy/clean pairs with SIDD names; the reference is another noisy image of the
-      same camera and ISO parsed from the name (``_S6_00100_``).
+      same ISO (``reference_group: iso``, the release's grouping) or of the same camera and ISO (``camera_iso``),
+      parsed from the name (``_S6_00100_``). The release's augmentations, each off unless set: ``alpha_prob``
+      (the noise of target and reference scaled by one ``alpha ~ U(alpha_range)``, default [0.8, 1], by
+      ``alpha * noisy + (1 - alpha) * clean``), ``cutmix_prob`` (a second aligned crop of the same pair, sides
+      drawn in [gt_size / 4, 3 gt_size / 4), flipped/rotated and scaled alike, pasted into clean and noisy; rotated
+      whole, so without the release's black corners) and ``dither`` (U(-0.5, 0.5) / 255 added where the noise is
+      not zero). Other names: ``reference_class_file``, lines ``<name> <class>``, groups them instead (e.g. the
+      camera setting of each simulated tile).
 
     Yields ``gt``, ``lq`` and ``ref`` (and their paths).
     """
@@ -169,12 +194,34 @@ class NoiseReferenceDataset(data.Dataset):
                 grey=grey,
                 names=self.gt.names,
                 what=f'Dataset {opt.get("name")}: dataroot_lq')
-            self.classes = {}
+            self.group = opt.get('reference_group', 'iso')
+            if self.group not in REFERENCE_GROUPS:
+                raise InputError(f'Dataset {opt.get("name")}: reference_group must be one of {REFERENCE_GROUPS}, got '
+                                 f'{self.group!r}.')
+            self.classes, self.class_of = {}, {}
+            given = read_reference_classes(opt['reference_class_file']) if opt.get('reference_class_file') else None
             for name in self.gt.names:
+                if given is not None:
+                    noise_class = given.get(name, given.get(osp.splitext(name)[0]))
+                    if noise_class is None:
+                        raise InputError(f'Dataset {opt.get("name")}: {name} has no line in reference_class_file '
+                                         f'{opt["reference_class_file"]}.')
+                    self.class_of[name] = noise_class
+                    self.classes.setdefault(noise_class, []).append(name)
+                    continue
                 noise_class = sidd_noise_class(name)
                 if noise_class is None:
-                    raise InputError(f'Cannot read the camera and ISO from the SIDD name {name}.')
-                self.classes.setdefault(noise_class, []).append(name)
+                    raise InputError(f'Dataset {opt.get("name")}: cannot read the camera and ISO from the SIDD name '
+                                     f'{name} (expected a scene name such as 0001_001_S6_00100_00060_3200_L), needed '
+                                     'to group same-noise references.')
+                self.class_of[name] = self._group_key(noise_class)
+                self.classes.setdefault(self.class_of[name], []).append(name)
+        self.alpha_prob, self.cutmix_prob = float(opt.get('alpha_prob', 0)), float(opt.get('cutmix_prob', 0))
+        self.alpha_range = [float(v) for v in opt.get('alpha_range', (0.8, 1.0))]
+        self.dither = bool(opt.get('dither', False))
+
+    def _group_key(self, noise_class):
+        return noise_class[1] if self.group == 'iso' else noise_class
 
     def __len__(self):
         return len(self.gt)
@@ -192,11 +239,14 @@ class NoiseReferenceDataset(data.Dataset):
             lq, ref = both[..., :gt.shape[-1]], both[..., gt.shape[-1]:]
             ref_path, lq_path = self.gt.path(ref_name), self.gt.path(name)
         else:
-            same = self.classes[sidd_noise_class(name)]
+            same = self.classes[self.class_of[name]]
             others = [n for n in same if n != name] or same
             ref_name = others[int(rng.integers(len(others)))]
-            gt, lq = _crop_augment(self.opt, [self.gt.read(name), self.lq.read(name)], rng, self.train)
-            ref = _crop_augment(self.opt, [self.lq.read(ref_name)], rng, self.train)[0]
+            alpha = None
+            if self.train and self.alpha_prob > 0 and rng.random() < self.alpha_prob:
+                alpha = float(rng.uniform(*self.alpha_range))
+            gt, lq = self._real_pair(name, rng, alpha)
+            ref = self._real_pair(ref_name, rng, alpha)[1]
             gt, lq, ref = img2tensor([gt, lq, ref], bgr2rgb=not self.gt.grey, float32=True)
             ref_path, lq_path = self.lq.path(ref_name), self.lq.path(name)
         return {
@@ -207,3 +257,82 @@ class NoiseReferenceDataset(data.Dataset):
             'lq_path': lq_path,
             'ref_path': ref_path
         }
+
+    def _real_pair(self, name, rng, alpha):
+        """An augmented (clean, noisy) crop of a real pair: crop and flips, then alpha, CutMix and dither."""
+        full = [self.gt.read(name), self.lq.read(name)]
+        clean, noisy = _crop_augment(self.opt, full, rng, self.train)
+        if not self.train:
+            return clean, noisy
+        if alpha is not None:
+            noisy = alpha * noisy + (1 - alpha) * clean
+        if self.cutmix_prob > 0 and rng.random() < self.cutmix_prob:
+            clean, noisy = self._cutmix(full, clean.copy(), noisy.copy(), rng, alpha)
+        if self.dither:
+            noisy_area = np.abs(noisy - clean).sum(-1, keepdims=True) > 1e-3
+            noisy = np.clip(noisy + noisy_area * rng.uniform(-0.5, 0.5, noisy.shape) / 255., 0, 1)
+        return clean.astype(np.float32), noisy.astype(np.float32)
+
+    def _cutmix(self, full, clean, noisy, rng, alpha):
+        size = clean.shape[0]
+        ph, pw = (int(v) for v in rng.integers(size // 4, 3 * size // 4, size=2))
+        h, w = full[0].shape[:2]
+        top, left = int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1))
+        piece = [img[top:top + ph, left:left + pw] for img in full]
+        piece_clean, piece_noisy = augment_dihedral(piece, self.opt.get('use_hflip', False),
+                                                    self.opt.get('use_rot', False), rng)
+        if alpha is not None:
+            piece_noisy = alpha * piece_noisy + (1 - alpha) * piece_clean
+        ph, pw = piece_clean.shape[:2]  # a rotation swaps the sides
+        top, left = int(rng.integers(0, size - ph + 1)), int(rng.integers(0, clean.shape[1] - pw + 1))
+        clean[top:top + ph, left:left + pw] = piece_clean
+        noisy[top:top + ph, left:left + pw] = piece_noisy
+        return clean, noisy
+
+
+@DATASET_REGISTRY.register()
+class NoiseReferenceMixDataset(data.Dataset):
+    """Several ``NoiseReferenceDataset`` branches drawn at fixed ratios, e.g. NoiseTransfer's synthetic families and
+    real SIDD pairs (Lee and Kim, ACCV 2022). Each index draws its branch (``ratios``, default proportional to the
+    branches' lengths, which is the release's ``ConcatDataset`` of 800 synthetic and 320 SIDD items) and an item of
+    it, both seeded from the sample, so a resumed run draws the same stream.
+
+    Args:
+        opt (dict): Config. It contains:
+            branches (list[dict]): ``NoiseReferenceDataset`` options (``phase`` and ``seed`` are inherited).
+            ratios (list[float] | None): Branch weights.
+            length (int | None): Items per epoch. Default: the sum of the branches' lengths.
+            seed (int): Default: 0.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        branches = opt.get('branches')
+        if not isinstance(branches, (list, tuple)) or not branches:
+            raise InputError(f'Dataset {opt.get("name")}: branches must be a non-empty list of NoiseReferenceDataset '
+                             'options.')
+        self.seed = int(opt.get('seed', 0))
+        self.branches = []
+        for i, branch in enumerate(branches):
+            branch = dict(branch)
+            branch.pop('type', None)
+            branch.setdefault('name', f'{opt.get("name")}.branches[{i}]')
+            branch.setdefault('phase', opt.get('phase', 'train'))
+            branch.setdefault('seed', self.seed + i)
+            self.branches.append(NoiseReferenceDataset(branch))
+        ratios = opt.get('ratios') or [len(b) for b in self.branches]
+        ratios = [float(r) for r in ratios]
+        if len(ratios) != len(self.branches) or min(ratios) < 0 or sum(ratios) <= 0:
+            raise InputError(f'Dataset {opt.get("name")}: ratios must be {len(self.branches)} non-negative weights, '
+                             f'got {ratios}.')
+        self.ratios = np.asarray(ratios) / sum(ratios)
+        self.length = int(opt.get('length') or sum(len(b) for b in self.branches))
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        rng = sample_rng(self.seed, index)
+        branch = self.branches[int(rng.choice(len(self.branches), p=self.ratios))]
+        item = int(rng.integers(len(branch)))
+        return branch[SampleIndex(item, int(rng.integers(2**62)))]

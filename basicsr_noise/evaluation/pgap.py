@@ -56,7 +56,7 @@ PGAP_RECIPE = {
     'dataset_enlarge_ratio': 100,
     'num_worker': 2,
 }
-SOURCE_TYPES = ('noise_model', )
+SOURCE_TYPES = ('noise_model', 'folder')
 PGAP_KEYS = {'train', 'test', 'source', 'recipe'}
 
 
@@ -76,6 +76,16 @@ def check_pgap_options(opt):
     source = pgap.get('source') or {}
     if source.get('type') not in SOURCE_TYPES:
         raise InputError(f'pgap.source.type must be one of {SOURCE_TYPES}, got {source.get("type")!r}.')
+    if source['type'] == 'folder':  # noisy versions of the training clean images made elsewhere (same names)
+        folder = source.get('dataroot')
+        if folder is None or not osp.isdir(folder):
+            raise InputError(f'pgap.source.dataroot = {folder} is not a folder (type folder: one noisy version of '
+                             'every pgap.train.dataroot_gt image, same names).')
+        clean_names = set(ImageSource(pgap['train']['dataroot_gt'], 'disk', what='pgap.train.dataroot_gt').names)
+        missing = sorted(clean_names - set(ImageSource(folder, 'disk', what='pgap.source.dataroot').names))
+        if missing:
+            raise InputError(f'pgap.source.dataroot {folder} lacks the noisy versions of {missing[:5]}.')
+        return
     try:
         build_noise(source.get('noise_opt'))
     except (ValueError, KeyError) as e:  # the noise library's own message, naming the key it comes from
@@ -211,7 +221,9 @@ def run_pgap(opt, root='.', log=print):
         }, recipe)
     source_name = f'{opt["name"]}_source'
     source_noisy = osp.join(root, 'experiments', f'{source_name}_train_noisy')
-    if not osp.isfile(osp.join(root, 'experiments', source_name, 'models', 'net_g_latest.pth')):
+    if pgap['source']['type'] == 'folder':
+        source_noisy = pgap['source']['dataroot']
+    elif not osp.isfile(osp.join(root, 'experiments', source_name, 'models', 'net_g_latest.pth')):
         materialise_source(pgap['source']['noise_opt'], pgap['train']['dataroot_gt'], source_noisy,
                            opt.get('manual_seed', 0))
     source = _train_options(opt, source_name, {

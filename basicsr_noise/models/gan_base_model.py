@@ -6,6 +6,17 @@ from collections import OrderedDict
 from .base_model import NoiseBaseModel
 
 
+def _split_monitored(terms):
+    """``(losses, monitored)``: the ``out_<name>`` entries of a step's terms are logged, not optimised."""
+    losses, monitored = OrderedDict(), OrderedDict()
+    for name, value in terms.items():
+        if name.startswith('out_'):
+            monitored[name[len('out_'):]] = value.detach()
+        else:
+            losses[name] = value
+    return losses, monitored
+
+
 class NoiseGANModel(NoiseBaseModel):
     """The GAN base of NTGAN, PNGAN and NoiseTransfer: BasicSR's ``SRGANModel`` made device-agnostic, with the
     generator and discriminator steps as small methods (mmagic's ``g_step`` / ``d_step``) that a method overrides
@@ -25,7 +36,9 @@ class NoiseGANModel(NoiseBaseModel):
     * :meth:`generate`: the generator's forward on the fed batch (sets ``self.output`` and what its steps need);
     * :meth:`pixel_pair`, :meth:`real_image`, :meth:`fake_image`, :meth:`d_input`: what the pixel loss compares and
       what the discriminator sees;
-    * :meth:`g_losses` / :meth:`d_losses`: the terms of each step, ``{name: loss}``, each logged as ``l_g_<name>``;
+    * :meth:`g_losses` / :meth:`d_losses`: the terms of each step, ``{name: loss}``, each logged as ``l_g_<name>``
+      / ``l_d_<name>`` (D: ``real`` and ``fake`` are averaged, other terms add); entries named ``out_<name>`` are
+      monitored values, logged as ``out_g_<name>`` / ``out_d_<name>`` and not optimised;
       the defaults are SRGAN's (``pixel_opt``, ``perceptual_opt``, ``gan_opt`` on D's score of the fake; D's
       ``gan_opt`` on real and fake); :meth:`g_gan_loss` and :meth:`d_scores` are their adversarial parts (a
       relativistic loss, which compares real and fake scores, overrides these two).
@@ -148,23 +161,26 @@ class NoiseGANModel(NoiseBaseModel):
         """One generator update; its terms are logged as ``l_g_<name>`` and ``l_g_total``."""
         self.optimizer_g.zero_grad(set_to_none=True)
         with self.autocast():
-            losses = self.g_losses()
+            losses, monitored = _split_monitored(self.g_losses())
             total = sum(losses.values())
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer_g)
         log.update((f'l_g_{name}', value.detach()) for name, value in losses.items())
         log['l_g_total'] = total.detach()
+        log.update((f'out_g_{name}', value) for name, value in monitored.items())
 
     def d_step(self, current_iter, log):
         """One discriminator update: ``(real + fake) / 2``, each logged (``l_d_real``, ``l_d_fake``)."""
         self.optimizer_d.zero_grad(set_to_none=True)
         with self.autocast():
-            losses = self.d_losses()
-            total = (losses['real'] + losses['fake']) / 2
+            losses, monitored = _split_monitored(self.d_losses())
+            real, fake = losses.pop('real'), losses.pop('fake')
+            total = (real + fake) / 2 + sum(losses.values())  # other terms (e.g. a contrastive loss) add in full
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer_d)
-        log['l_d_real'], log['l_d_fake'] = losses['real'].detach(), losses['fake'].detach()
-        log['out_d_real'], log['out_d_fake'] = losses['out_real'], losses['out_fake']
+        log['l_d_real'], log['l_d_fake'] = real.detach(), fake.detach()
+        log.update((f'l_d_{name}', value.detach()) for name, value in losses.items())
+        log.update((f'out_d_{name}', value) for name, value in monitored.items())
 
     def optimize_parameters(self, current_iter):
         log = OrderedDict()

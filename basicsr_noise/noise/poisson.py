@@ -15,18 +15,20 @@ class PoissonNoise(NoiseModel):
     """Shot noise: ``y = Poisson(x * peak) / peak``, variance ``x / peak``.
 
     Args:
-        peak (float | list): Photons at intensity 1, a number or a ``[min, max]`` range drawn per sample
-            (log-uniformly).
+        peak (float | list): Photons at intensity 1, a number or a ``[min, max]`` range drawn per sample.
+        log_uniform (bool): Draw a range log-uniformly (default), else uniformly (NoiseTransfer's chi ~ U(5, 100)).
     """
 
-    def __init__(self, peak=30, **kwargs):
+    def __init__(self, peak=30, log_uniform=True, **kwargs):
         super().__init__(**kwargs)
         self.peak = check_range(peak, 'PoissonNoise.peak')
+        self.log_uniform = bool(log_uniform)
         if self.peak[0] <= 0:
             raise ValueError('PoissonNoise.peak must be positive.')
 
     def sample(self, x, generator=None):
-        peak = sample_uniform(self.peak, x.shape[0], generator, x.device, log=True).to(x.dtype).reshape(-1, 1, 1, 1)
+        peak = sample_uniform(self.peak, x.shape[0], generator, x.device, log=self.log_uniform)
+        peak = peak.to(x.dtype).reshape(-1, 1, 1, 1)
         noisy = torch.poisson(x.clamp_min(0) * peak, generator=generator) / peak
         return NoiseSample(noisy, torch.sqrt(x.clamp_min(0) / peak), params={'peak': peak.flatten()})
 
