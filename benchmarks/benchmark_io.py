@@ -4,6 +4,7 @@ import datetime
 import glob
 import json
 import os
+import time
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 from os import path as osp
@@ -93,3 +94,30 @@ def camsim_pgap_options(name, camsim, noise_opt, recipe):
              for split in ('train', 'test')}
     return {'name': name, 'num_gpu': 0, 'manual_seed': 0,
             'pgap': {**pairs, 'source': {'type': 'noise_model', 'noise_opt': noise_opt}, 'recipe': recipe}}
+
+
+def timed(step, iters, warmup=1):
+    """Mean seconds of ``step()`` over ``iters`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return (time.perf_counter() - start) / iters
+
+
+def ridnet_training_step(batch, patch, iters):
+    """Seconds of one training step of BasicSR's ``RIDNet(3, 64, 3)`` (forward, L1 backward, Adam) on a batch of
+    ``batch`` ``patch``-sized images: the yardstick of on-the-fly generation costs."""
+    from basicsr.archs.ridnet_arch import RIDNet
+    torch.manual_seed(0)
+    net = RIDNet(3, 64, 3)
+    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
+    noisy, clean = (torch.rand(batch, 3, patch, patch, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.l1_loss(net(noisy), clean).backward()
+        optimizer.step()
+
+    return timed(step, iters)

@@ -12,10 +12,8 @@ range.
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
 import json
-import time
 import torch
-from basicsr.archs.ridnet_arch import RIDNet
-from benchmark_io import save_results, side_by_side
+from benchmark_io import ridnet_training_step, save_results, side_by_side, timed
 from os import path as osp
 
 from basicsr_noise.archs.pngan_arch import SMNet
@@ -23,16 +21,7 @@ from basicsr_noise.noise import build_noise
 from basicsr_noise.utils.options import load_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BATCH, PATCH, WARMUP = 8, 128, 1
-
-
-def _timed(step, iters):
-    for _ in range(WARMUP):
-        step()
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return (time.perf_counter() - start) / iters
+BATCH, PATCH = 8, 128
 
 
 GENERATORS = {  # the shipped generator, the released variant, and the CPU benchmark's (options/pngan/pngan_camsim.yml)
@@ -54,21 +43,7 @@ def generation(name, iters):
         with torch.no_grad():
             net(noise(clean, generator).noisy)
 
-    return _timed(step, iters)
-
-
-def ridnet_step(iters):
-    torch.manual_seed(0)
-    net = RIDNet(3, 64, 3)
-    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
-    noisy, clean = (torch.rand(BATCH, 3, PATCH, PATCH, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.l1_loss(net(noisy), clean).backward()
-        optimizer.step()
-
-    return _timed(step, iters)
+    return timed(step, iters)
 
 
 def main():
@@ -79,14 +54,15 @@ def main():
     parser.add_argument('--out', default='docs/results/pngan_speed.json')
     args = parser.parse_args()
     if args.side:
-        seconds = ridnet_step(args.iters) if args.side == 'ridnet_step' else generation(args.side, args.iters)
+        seconds = ridnet_training_step(BATCH, PATCH, args.iters) if args.side == 'ridnet_step' else generation(
+            args.side, args.iters)
         print(json.dumps({'seconds': seconds}))
         return
     measured = side_by_side(__file__, ('ridnet_step', *GENERATORS), args.pairs, '--iters', args.iters)
     save_results({
         'setting': {'generators': GENERATORS, 'input': 'AWGN sigma 50, clipped, quantised',
                     'ridnet': 'basicsr RIDNet(3, 64, 3), L1, Adam', 'batch': BATCH, 'patch': PATCH,
-                    'iters': args.iters, 'warmup': WARMUP, 'device': 'cpu', 'threads': torch.get_num_threads(),
+                    'iters': args.iters, 'warmup': 1, 'device': 'cpu', 'threads': torch.get_num_threads(),
                     'torch': torch.__version__, 'ratio': 'generation / RIDNet training step'},
         **measured,
     }, args.out)
