@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 from conftest import run_cli
+from os import path as osp
 
 from basicsr_noise.evaluation.camsim import CAMSIM_SETTINGS, camsim_noise_opt
 from basicsr_noise.evaluation.pgap import check_pgap_options
@@ -98,5 +99,11 @@ def test_pgap_options_are_checked(camsim, tmp_path):
         check_pgap_options(opt)
     opt = _pgap_options(camsim, 'x', {'type': 'AWGNNoise', 'sigma': 5})
     opt['pgap']['source'] = {'type': 'generator'}
+    with pytest.raises(ValueError, match='a generator source needs checkpoint'):
+        check_pgap_options(opt)
+    opt['pgap']['source'] = {'type': 'folder', 'dataroot': osp.join(camsim, 'test', 'noisy')}  # other names
+    with pytest.raises(ValueError, match='pgap.source.dataroot .* lacks the noisy versions of'):
+        check_pgap_options(opt)
+    opt['pgap']['source'] = {'type': 'sampler'}
     with pytest.raises(ValueError, match='pgap.source.type'):
         check_pgap_options(opt)

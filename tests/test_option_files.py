@@ -62,7 +62,9 @@ def test_the_expected_option_files_exist():
     assert {'ntgan.yml', 'ntgan/ntgan.yml', 'ntgan/ntgan_test_dnd_cc.yml', 'demo/ntgan_demo.yml',
             'demo/ntgan_demo_test.yml'} <= names
     assert {'pngan.yml', 'pngan/pngan_sidd.yml', 'pngan/pngan_sidd_unsupervised_dd.yml'} <= names
-    assert {'noisetransfer.yml', 'noisetransfer/noisetransfer_sidd.yml'} <= names
+    assert {'noisetransfer.yml', 'noisetransfer/noisetransfer_sidd.yml',
+            'noisetransfer/noisetransfer_camsim.yml'} <= names
+    assert {'mixing/ridnet_sidd_pngan.yml', 'mixing/swinir_sidd_pngan.yml'} <= names
     assert set(_stage_recipes()) <= names
 
 
@@ -114,12 +116,20 @@ def test_option_file_is_valid_and_builds(path, tiny_data, tmp_path, vgg19_featur
                     branch.update(dataroot_lq=str(tiny_data / 'val' / 'noisy'), reference_class_file=str(classes))
             continue
         dataset_opt['dataroot_lq'] = str(tiny_data / 'val' / 'noisy')
-        if 'dataroot_gt' in dataset_opt:
-            dataset_opt['dataroot_gt'] = str(tiny_data / 'val' / 'clean')
+        for key in ('dataroot_gt', 'dataroot_clean'):
+            if key in dataset_opt:
+                dataset_opt[key] = str(tiny_data / 'val' / 'clean')
     for key in opt['path']:  # trained weights the file names are not here; distillation teachers are made below
         if key.startswith('pretrain_network_'):
             opt['path'][key] = None
     _frozen_network_checkpoints(opt, tmp_path)
+    mixing_noise = (opt.get('mixing') or {}).get('noise_opt') or {}
+    if mixing_noise.get('type') == 'GeneratorNoise':  # a generator checkpoint as PNGANModel writes one
+        generator = {'type': 'SMNet', 'num_feat': 8}
+        torch.save({'params': build_network(dict(generator)).state_dict(),
+                    'meta': {'network_g': generator, 'input_noise': {'type': 'AWGNNoise', 'sigma': 50}}},
+                   tmp_path / 'generator.pth')
+        mixing_noise['checkpoint'] = str(tmp_path / 'generator.pth')
     perceptual = (opt.get('train') or {}).get('perceptual_opt') or {}
     if perceptual.get('type') == 'PNGANPerceptualLoss':
         perceptual['vgg_weights'] = vgg19_features

@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from basicsr_noise.data.image_source import ImageSource
 from basicsr_noise.utils.atomic import AtomicOutput, LmdbWriter, lmdb_map_size
+from basicsr_noise.utils.errors import InputError
 from basicsr_noise.utils.image_io import write_image
 
 
@@ -21,6 +22,8 @@ def output_names(names, num):
 def generate_noisy_images(noise, input_path, output, num=1, seed=0, device='cpu', overwrite=False):
     """Write ``num`` noisy realisations of every image of ``input_path`` (a folder or ``.lmdb``) to ``output`` (a
     folder, or an LMDB when it ends with ``.lmdb``), with a ``meta_info.txt`` listing them; returns their number.
+    A folder's ``meta_info.txt`` names each image's clean source in a fourth column, so that ``NoisyImageDataset``
+    (``dataroot_lq`` the output, ``dataroot_gt`` the input, ``meta_info_file`` this file) pairs them directly.
 
     Image ``i`` (in sorted name order) draws from a ``torch.Generator`` seeded ``seed + i`` on ``device``, so
     each output does not depend on which other images are generated with it.
@@ -48,9 +51,28 @@ def generate_noisy_images(noise, input_path, output, num=1, seed=0, device='cpu'
                 else:
                     write_image(osp.join(target, f'{out_name}.png'), img)
                     h, w = img.shape[:2]
-                    meta.append(f'{out_name}.png ({h},{w},{img.shape[2]}) 1\n')
+                    meta.append(f'{out_name}.png ({h},{w},{img.shape[2]}) 1 {name}\n')
                 count += 1
         if not to_lmdb:
             with open(osp.join(target, 'meta_info.txt'), 'w') as f:
                 f.writelines(meta)
     return count
+
+
+def generate_paired_transfer(noise, clean_root, output, seed=0):
+    """NoiseTransfer's paired evaluation: every clean image of ``clean_root`` generated from its own noisy version
+    (the ``GeneratorNoise``'s reference of the same name), seeded ``seed + index``, written as PNGs to ``output``;
+    returns their number."""
+    source = ImageSource(clean_root, 'disk', what='--clean')
+    names = noise.references.names
+    missing = [n for n in source.names if n not in names]
+    if missing:
+        raise InputError(f'The references have no image named {missing[:5]} (paired: the same names as the clean '
+                         'images).')
+    with AtomicOutput(output, True) as target:
+        for index, name in enumerate(tqdm(source.names, unit='image', desc='Generating')):
+            clean = img2tensor(source.read(name), bgr2rgb=True, float32=True)[None]
+            generator = torch.Generator().manual_seed(seed + index)
+            noisy = noise.transfer(clean, torch.tensor([names.index(name)]), generator).clamp(0, 1)
+            write_image(osp.join(target, f'{osp.splitext(name)[0]}.png'), tensor2img(noisy))
+    return len(source.names)

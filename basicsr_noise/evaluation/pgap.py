@@ -56,7 +56,7 @@ PGAP_RECIPE = {
     'dataset_enlarge_ratio': 100,
     'num_worker': 2,
 }
-SOURCE_TYPES = ('noise_model', 'folder')
+SOURCE_TYPES = ('noise_model', 'generator', 'folder')
 PGAP_KEYS = {'train', 'test', 'source', 'recipe'}
 
 
@@ -74,6 +74,8 @@ def check_pgap_options(opt):
             if path is None or not osp.exists(path):
                 raise InputError(f'pgap.{split}.{key} = {path} does not exist.')
     source = pgap.get('source') or {}
+    if source.get('type') == 'generator':
+        pgap['source'] = source = generator_source(source)
     if source.get('type') not in SOURCE_TYPES:
         raise InputError(f'pgap.source.type must be one of {SOURCE_TYPES}, got {source.get("type")!r}.')
     if source['type'] == 'folder':  # noisy versions of the training clean images made elsewhere (same names)
@@ -93,6 +95,15 @@ def check_pgap_options(opt):
     unknown = set(pgap.get('recipe') or {}) - set(PGAP_RECIPE)
     if unknown:
         raise InputError(f'pgap.recipe: unknown keys {sorted(unknown)}; known: {sorted(PGAP_RECIPE)}.')
+
+
+def generator_source(source):
+    """A ``{type: generator, checkpoint, ...}`` source as the ``noise_model`` source it stands for:
+    ``GeneratorNoise`` with the other keys (``reference`` for NoiseTransfer, ``param_key``, ``tile_size``, ...)."""
+    options = {k: v for k, v in source.items() if k != 'type'}
+    if not options.get('checkpoint'):
+        raise InputError('pgap.source: a generator source needs checkpoint (a generator net_g_*.pth).')
+    return {'type': 'noise_model', 'noise_opt': {'type': 'GeneratorNoise', **options}}
 
 
 def recipe_of(opt):

@@ -7,7 +7,6 @@ from basicsr_noise.utils.tiling import tiled_forward
 from .base import NoiseModel, NoiseSample
 from .registry import NOISE_REGISTRY, build_noise
 
-
 KEY_ENCODER_PARAMS = 'params_key_encoder'
 MIN_REFERENCE_SIZE = 8
 
