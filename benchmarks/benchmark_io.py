@@ -88,6 +88,34 @@ def train_through_basicsr(work, name, opt):
     return round(time.time() - start, 1)
 
 
+CAMSIM_DENOISER = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 48, 'num_layers': 10}
+# the CPU-sized PGap recipe of every camsim row (docs/benchmarks.md); the default recipe is DnCNN-17 for 20k
+CAMSIM_PGAP_RECIPE = {'total_iter': 1500, 'batch_size': 16, 'patch_size': 48, 'num_worker': 1,
+                      'network_g': CAMSIM_DENOISER}
+
+
+def camsim_denoiser_options(name, camsim, iters):
+    """The PGap CPU recipe as ``basicsr train`` options: the colour DnCNN (10 layers, 48 features) on the camsim
+    real training pairs, 48x48 crops, batch 16, Adam 1e-3 x0.1 at 60 % and 90 % of ``iters``, MSE."""
+    return {
+        'name': name, 'model_type': 'SynthNoiseDenoiserModel', 'scale': 1, 'num_gpu': 0, 'manual_seed': 0,
+        'datasets': {'train': {
+            'name': 'train', 'type': 'NoisyImageDataset', 'dataroot_lq': osp.join(camsim, 'train', 'noisy'),
+            'dataroot_gt': osp.join(camsim, 'train', 'clean'), 'io_backend': {'type': 'disk'}, 'gt_size': 48,
+            'use_hflip': True, 'use_rot': True, 'num_worker_per_gpu': 1, 'batch_size_per_gpu': 16,
+            'dataset_enlarge_ratio': 200, 'prefetch_mode': None}},
+        'network_g': dict(CAMSIM_DENOISER),
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]},
+                  'scheduler': {'type': 'MultiStepLR', 'milestones': [int(iters * 0.6), int(iters * 0.9)],
+                                'gamma': 0.1},
+                  'total_iter': iters, 'warmup_iter': -1,
+                  'pixel_opt': {'type': 'MSELoss', 'loss_weight': 1.0, 'reduction': 'mean'}},
+        'logger': {'print_freq': 100, 'save_checkpoint_freq': iters, 'use_tb_logger': False},
+        'dist_params': {'backend': 'gloo', 'port': 29500},
+    }
+
+
 def camsim_pgap_options(name, camsim, noise_opt, recipe):
     """``basicsr-noise pgap`` options on the camsim benchmark's pairs, with ``noise_opt`` as the source."""
     pairs = {split: {'dataroot_lq': osp.join(camsim, split, 'noisy'), 'dataroot_gt': osp.join(camsim, split, 'clean')}
@@ -121,3 +149,22 @@ def ridnet_training_step(batch, patch, iters):
         optimizer.step()
 
     return timed(step, iters)
+
+
+def speed_main(script, doc, sides, measure, setting, default_out):
+    """The command line of a side-by-side speed benchmark: ``--side NAME`` prints one measurement
+    (``measure(NAME, iters)`` seconds); without it every side runs in turns in fresh processes (the first is the
+    reference of the ratios) and the results are saved with ``setting``."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--pairs', type=int, default=3)
+    parser.add_argument('--side', choices=list(sides), help='(internal) one measurement')
+    parser.add_argument('--out', default=default_out)
+    args = parser.parse_args()
+    if args.side:
+        print(json.dumps({'seconds': measure(args.side, args.iters)}))
+        return
+    measured = side_by_side(script, tuple(sides), args.pairs, '--iters', args.iters)
+    save_results({'setting': dict(setting, iters=args.iters, warmup=1, device='cpu', threads=torch.get_num_threads(),
+                                  torch=torch.__version__), **measured}, args.out)

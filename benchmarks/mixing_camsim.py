@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import os
 import torch
-from benchmark_io import save_results, train_through_basicsr
+from benchmark_io import CAMSIM_DENOISER, camsim_denoiser_options, save_results, train_through_basicsr
 from camsim_noise_eval import sources
 from os import path as osp
 
@@ -26,8 +26,6 @@ from basicsr_noise.data.bundled_images import bundled_image
 from basicsr_noise.evaluation.camsim import CAMSIM_TRAIN, camsim_noise_opt, prepare_camsim, tiles
 from basicsr_noise.evaluation.pgap import evaluate_denoiser
 from basicsr_noise.utils.image_io import write_image
-
-NETWORK = {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 48, 'num_layers': 10}
 
 
 def extra_clean_tiles(camsim, folder):
@@ -44,25 +42,11 @@ def extra_clean_tiles(camsim, folder):
 
 
 def denoiser_options(name, camsim, iters, mixing=None, extra_clean=None):
-    train = {'name': 'train', 'type': 'NoisyImageDataset', 'dataroot_lq': osp.join(camsim, 'train', 'noisy'),
-             'dataroot_gt': osp.join(camsim, 'train', 'clean'), 'io_backend': {'type': 'disk'}, 'gt_size': 48,
-             'use_hflip': True, 'use_rot': True, 'num_worker_per_gpu': 1, 'batch_size_per_gpu': 16,
-             'dataset_enlarge_ratio': 200, 'prefetch_mode': None}
-    opt = {
-        'name': name, 'model_type': 'SynthNoiseDenoiserModel', 'scale': 1, 'num_gpu': 0, 'manual_seed': 0,
-        'datasets': {'train': train}, 'network_g': dict(NETWORK),
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [int(iters * 0.6), int(iters * 0.9)],
-                                'gamma': 0.1},
-                  'total_iter': iters, 'warmup_iter': -1,
-                  'pixel_opt': {'type': 'MSELoss', 'loss_weight': 1.0, 'reduction': 'mean'}},
-        'logger': {'print_freq': 100, 'save_checkpoint_freq': iters, 'use_tb_logger': False},
-        'dist_params': {'backend': 'gloo', 'port': 29500},
-    }
+    """The PGap recipe on the real pairs; with ``mixing``, half of every batch generated from ``extra_clean``."""
+    opt = camsim_denoiser_options(name, camsim, iters)
     if mixing is not None:
         opt['mixing'] = {'ratio': 0.5, 'noise_opt': mixing}
-        train['dataroot_clean'] = extra_clean
+        opt['datasets']['train']['dataroot_clean'] = extra_clean
     return opt
 
 
@@ -90,7 +74,7 @@ def main():
         'b_hetero_fitted_nlf': baselines['hetero_fitted_nlf'],
         'c_true_camera_noise': camsim_noise_opt(),
     }
-    results = {'setting': {'network': NETWORK, 'iters': args.iters, 'ratio': 0.5, 'extra_clean_tiles':
+    results = {'setting': {'network': CAMSIM_DENOISER, 'iters': args.iters, 'ratio': 0.5, 'extra_clean_tiles':
                            len(os.listdir(extra)), 'real_pairs': len(os.listdir(osp.join(camsim, 'train', 'clean')))}}
     test = {'dataroot_lq': osp.join(camsim, 'test', 'noisy'), 'dataroot_gt': osp.join(camsim, 'test', 'clean')}
     for name, noise_opt in rows.items():

@@ -8,14 +8,12 @@ its range.
     python benchmarks/mixing_speed.py --pairs 3 --out docs/results/mixing_speed.json
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
-import argparse
-import json
 import os
 import tempfile
 import torch
 from basicsr.archs import build_network
 from basicsr.models import build_model
-from benchmark_io import save_results, side_by_side, timed
+from benchmark_io import speed_main, timed
 from os import path as osp
 
 BATCH, PATCH = 8, 128
@@ -26,6 +24,8 @@ GENERATORS = {
     'noisetransfer_64': {'network_g': {'type': 'NoiseTransferUNet', 'num_feat': 64},
                          'network_key_encoder': {'type': 'NoiseTransferContraE', 'num_feat': 64}},
 }
+
+SIDES = ('stored_pairs', *GENERATORS)
 
 
 def _checkpoint(folder, name):
@@ -72,24 +72,14 @@ def step_seconds(side, iters):
     return timed(step, iters)
 
 
+def measure(side, iters):
+    return step_seconds(side, iters)
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--iters', type=int, default=3)
-    parser.add_argument('--pairs', type=int, default=3)
-    parser.add_argument('--side', choices=['stored_pairs', *GENERATORS], help='(internal) one measurement')
-    parser.add_argument('--out', default='docs/results/mixing_speed.json')
-    args = parser.parse_args()
-    if args.side:
-        print(json.dumps({'seconds': step_seconds(args.side, args.iters)}))
-        return
-    measured = side_by_side(__file__, ('stored_pairs', *GENERATORS), args.pairs, '--iters', args.iters)
-    save_results({
-        'setting': {'generators': GENERATORS, 'denoiser': 'basicsr RIDNet(3, 64, 3), L1, Adam', 'batch': BATCH,
-                    'patch': PATCH, 'ratio': 0.5, 'iters': args.iters, 'warmup': 1, 'device': 'cpu',
-                    'threads': torch.get_num_threads(), 'torch': torch.__version__,
-                    'ratio_of': 'step with on-the-fly generation / step on stored pairs'},
-        **measured,
-    }, args.out)
+    setting = {'generators': GENERATORS, 'denoiser': 'basicsr RIDNet(3, 64, 3), L1, Adam', 'batch': BATCH,
+               'patch': PATCH, 'mixing_ratio': 0.5, 'ratio': 'step with on-the-fly generation / step on stored pairs'}
+    speed_main(__file__, __doc__, SIDES, measure, setting, 'docs/results/mixing_speed.json')
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ import json
 import numpy as np
 import os
 import torch
-from benchmark_io import camsim_pgap_options, save_results, train_through_basicsr
+from benchmark_io import CAMSIM_PGAP_RECIPE, camsim_pgap_options, save_results, train_through_basicsr
 from os import path as osp
 
 from basicsr_noise.evaluation.camsim import prepare_camsim
@@ -33,8 +33,7 @@ from basicsr_noise.utils.image_io import write_image
 from basicsr_noise.utils.options import load_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-RECIPE = {'total_iter': 1500, 'batch_size': 16, 'patch_size': 48, 'num_worker': 1,
-          'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 48, 'num_layers': 10}}
+RECIPE = CAMSIM_PGAP_RECIPE
 FAMILIES = {
     'gaussian_25': {'type': 'AWGNNoise', 'sigma': 25, 'clip': True},
     'poisson_30': {'type': 'PoissonNoise', 'peak': 30, 'clip': True},

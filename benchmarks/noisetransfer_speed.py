@@ -10,15 +10,14 @@ rounds with its range.
     python benchmarks/noisetransfer_speed.py --pairs 3 --out docs/results/noisetransfer_speed.json
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
-import argparse
-import json
 import torch
-from benchmark_io import ridnet_training_step, save_results, side_by_side, timed
+from benchmark_io import ridnet_training_step, speed_main, timed
 
 from basicsr_noise.archs.noisetransfer_arch import NoiseTransferUNet
 
 BATCH, PATCH = 8, 128
 GENERATORS = {'noisetransfer_64': 64, 'noisetransfer_16': 16}
+SIDES = ('ridnet_step', *GENERATORS)
 
 
 def generation(name, iters):
@@ -35,26 +34,14 @@ def generation(name, iters):
     return timed(step, iters)
 
 
+def measure(side, iters):
+    return ridnet_training_step(BATCH, PATCH, iters) if side == 'ridnet_step' else generation(side, iters)
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--iters', type=int, default=3)
-    parser.add_argument('--pairs', type=int, default=3)
-    parser.add_argument('--side', choices=['ridnet_step', *GENERATORS], help='(internal) one measurement')
-    parser.add_argument('--out', default='docs/results/noisetransfer_speed.json')
-    args = parser.parse_args()
-    if args.side:
-        seconds = ridnet_training_step(BATCH, PATCH, args.iters) if args.side == 'ridnet_step' else generation(
-            args.side, args.iters)
-        print(json.dumps({'seconds': seconds}))
-        return
-    measured = side_by_side(__file__, ('ridnet_step', *GENERATORS), args.pairs, '--iters', args.iters)
-    save_results({
-        'setting': {'generators': GENERATORS, 'ridnet': 'basicsr RIDNet(3, 64, 3), L1, Adam', 'batch': BATCH,
-                    'patch': PATCH, 'iters': args.iters, 'warmup': 1, 'device': 'cpu',
-                    'threads': torch.get_num_threads(), 'torch': torch.__version__,
-                    'ratio': 'generation / RIDNet training step'},
-        **measured,
-    }, args.out)
+    setting = {'generators': GENERATORS, 'ridnet': 'basicsr RIDNet(3, 64, 3), L1, Adam', 'batch': BATCH,
+               'patch': PATCH, 'ratio': 'generation / RIDNet training step'}
+    speed_main(__file__, __doc__, SIDES, measure, setting, 'docs/results/noisetransfer_speed.json')
 
 
 if __name__ == '__main__':

@@ -13,7 +13,8 @@ the protocol and data of ``benchmarks/camsim_noise_eval.py`` (whose rows are the
 """
 import basicsr_noise  # noqa: F401  # isort: skip  (first: basicsr 1.4.2 needs its shims)
 import argparse
-from benchmark_io import camsim_pgap_options, save_results, train_through_basicsr
+from benchmark_io import (CAMSIM_PGAP_RECIPE, camsim_denoiser_options, camsim_pgap_options, save_results,
+                          train_through_basicsr)
 from os import path as osp
 
 from basicsr_noise.evaluation.camsim import prepare_camsim
@@ -22,29 +23,12 @@ from basicsr_noise.evaluation.pgap import materialise_source, run_pgap
 from basicsr_noise.utils.options import load_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-RECIPE = {'total_iter': 1500, 'batch_size': 16, 'patch_size': 48, 'num_worker': 1,
-          'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 48, 'num_layers': 10}}
+RECIPE = CAMSIM_PGAP_RECIPE
 
 
 def denoiser_options(camsim, iters):
     """D_d: the PGap recipe's network and schedule on the real training pairs."""
-    return {
-        'name': 'camsim_dd', 'model_type': 'SynthNoiseDenoiserModel', 'scale': 1, 'num_gpu': 0, 'manual_seed': 0,
-        'datasets': {'train': {
-            'name': 'train', 'type': 'NoisyImageDataset', 'dataroot_lq': osp.join(camsim, 'train', 'noisy'),
-            'dataroot_gt': osp.join(camsim, 'train', 'clean'), 'io_backend': {'type': 'disk'}, 'gt_size': 48,
-            'use_hflip': True, 'use_rot': True, 'num_worker_per_gpu': 1, 'batch_size_per_gpu': 16,
-            'dataset_enlarge_ratio': 200, 'prefetch_mode': None}},
-        'network_g': dict(RECIPE['network_g']),
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [int(iters * 0.6), int(iters * 0.9)],
-                                'gamma': 0.1},
-                  'total_iter': iters, 'warmup_iter': -1,
-                  'pixel_opt': {'type': 'MSELoss', 'loss_weight': 1.0, 'reduction': 'mean'}},
-        'logger': {'print_freq': 100, 'save_checkpoint_freq': iters, 'use_tb_logger': False},
-        'dist_params': {'backend': 'gloo', 'port': 29500},
-    }
+    return camsim_denoiser_options('camsim_dd', camsim, iters)
 
 
 def pngan_options(camsim, work, iters):

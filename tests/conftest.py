@@ -1,3 +1,4 @@
+import copy
 import cv2
 import numpy as np
 import os
@@ -145,6 +146,15 @@ def assert_gan_resume_is_bit_exact(straight, resumed, iters):
         for k, state in opt_a['state'].items():
             for name, value in state.items():
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b['state'][k][name]))
+
+
+def built_for_training(opt):
+    """The model of ``opt`` built as BasicSR's trainer builds it, single-process, outside any experiment folder."""
+    from basicsr.models import build_model
+    opt = copy.deepcopy(opt)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1)
+    opt['path'].update(models='/x', training_states='/x', visualization='/x')
+    return build_model(opt)
 
 
 def write_options(path, opt):

@@ -1,15 +1,13 @@
 """Generated noise in any restoration model's training: GeneratorNoise from PNGAN and NoiseTransfer checkpoints,
 real/generated mixing in SynthNoiseDenoiserModel, generate --num with a pairing meta_info, pgap and eval-noise with a
 generator source, and bad input."""
-import copy
 import json
 import numpy as np
 import os
 import pytest
 import torch
 from basicsr.archs import build_network
-from basicsr.models import build_model
-from conftest import DELETE, apply_overrides, preflight_error, run_cli, smooth_image, write_png
+from conftest import DELETE, apply_overrides, built_for_training, preflight_error, run_cli, smooth_image, write_png
 from torch.utils.data import DataLoader
 
 from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
@@ -64,13 +62,6 @@ def mixing_options(data, **overrides):
     return apply_overrides(opt, overrides)
 
 
-def _built(opt):
-    opt = copy.deepcopy(opt)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1)
-    opt['path'].update(models='/x', training_states='/x', visualization='/x')
-    return build_model(opt)
-
-
 def test_generator_noise_from_pngan_and_noisetransfer_checkpoints_is_seeded(data):
     clean = torch.rand(3, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     for noise in (GeneratorNoise(str(data / 'pngan.pth')),
@@ -81,7 +72,7 @@ def test_generator_noise_from_pngan_and_noisetransfer_checkpoints_is_seeded(data
 
 
 def test_the_mixing_ratio_holds_per_batch(data):
-    model = _built(mixing_options(data))
+    model = built_for_training(mixing_options(data))
     dataset = NoisyImageDataset(dict(mixing_options(data)['datasets']['train'], phase='train'))
     loader = DataLoader(dataset, batch_size=6, shuffle=True, generator=torch.Generator().manual_seed(0))
     shares = []
@@ -105,7 +96,7 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, data):
     torch.manual_seed(3)
     net = build_network(dict(mixing_options(data)['network_g']))
     torch.save({'params': net.state_dict()}, tmp_path / 'pretrained.pth')
-    model = _built(mixing_options(data, **{'path.pretrain_network_g': str(tmp_path / 'pretrained.pth')}))
+    model = built_for_training(mixing_options(data, **{'path.pretrain_network_g': str(tmp_path / 'pretrained.pth')}))
     assert all(torch.equal(a, b) for a, b in zip(model.net_g.state_dict().values(), net.state_dict().values()))
     result = run_cli(['train', '-opt', _write(tmp_path, mixing_options(
         data, **{'path.pretrain_network_g': str(tmp_path / 'pretrained.pth')}))], cwd=tmp_path)

@@ -1,16 +1,15 @@
 """NoiseTransferModel and its pieces: it learns the noise of its references; the contrastive loss, the queue, the key
 encoder; the CLI with generate from one reference, exact resume, DDP, and bad input."""
-import copy
 import cv2
 import glob
 import numpy as np
 import os
 import pytest
 import torch
-from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-from conftest import (apply_overrides, assert_gan_resume_is_bit_exact, preflight_error, run_cli, smooth_image,
-                      straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli, write_png)
+from conftest import (apply_overrides, assert_gan_resume_is_bit_exact, built_for_training, preflight_error, run_cli,
+                      smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli,
+                      write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 
@@ -48,158 +47,43 @@ def nt_options(data, **overrides):
     """A tiny NoiseTransfer run on CPU (width 8, 32x32 patches): the real branch with the release's augmentations
     and a synthetic Gaussian branch, mixed."""
     root = str(data)
+    disk = {'type': 'disk'}
+    synthetic = {'dataroot_gt': f'{root}/train/clean', 'io_backend': disk, 'gt_size': 32, 'use_hflip': True,
+                 'use_rot': True, 'noise_opt': {'type': 'AWGNNoise', 'sigma': [0, 70], 'clip': True}}
+    real = {'dataroot_lq': f'{root}/train/noisy', 'dataroot_gt': f'{root}/train/clean', 'io_backend': disk,
+            'gt_size': 32, 'use_hflip': True, 'use_rot': True, 'alpha_prob': 0.5, 'cutmix_prob': 0.5, 'dither': True}
     opt = {
-        'name': 'nt_tiny',
-        'model_type': 'NoiseTransferModel',
-        'scale': 1,
-        'num_gpu': 0,
-        'manual_seed': 0,
-        'noisetransfer': {
-            'queue_size': 32
-        },
+        'name': 'nt_tiny', 'model_type': 'NoiseTransferModel', 'scale': 1, 'num_gpu': 0, 'manual_seed': 0,
+        'noisetransfer': {'queue_size': 32},
         'datasets': {
-            'train': {
-                'name':
-                'train',
-                'type':
-                'NoiseReferenceMixDataset',
-                'ratios': [0.3, 0.7],
-                'length':
-                16,
-                'branches': [{
-                    'dataroot_gt': f'{root}/train/clean',
-                    'io_backend': {
-                        'type': 'disk'
-                    },
-                    'gt_size': 32,
-                    'use_hflip': True,
-                    'use_rot': True,
-                    'noise_opt': {
-                        'type': 'AWGNNoise',
-                        'sigma': [0, 70],
-                        'clip': True
-                    }
-                }, {
-                    'dataroot_lq': f'{root}/train/noisy',
-                    'dataroot_gt': f'{root}/train/clean',
-                    'io_backend': {
-                        'type': 'disk'
-                    },
-                    'gt_size': 32,
-                    'use_hflip': True,
-                    'use_rot': True,
-                    'alpha_prob': 0.5,
-                    'cutmix_prob': 0.5,
-                    'dither': True
-                }],
-                'num_worker_per_gpu':
-                1,
-                'batch_size_per_gpu':
-                2,
-                'dataset_enlarge_ratio':
-                1,
-                'prefetch_mode':
-                None
-            },
-            'val': {
-                'name': 'test',
-                'type': 'NoisyImageDataset',
-                'dataroot_lq': f'{root}/test/noisy',
-                'dataroot_gt': f'{root}/test/clean',
-                'io_backend': {
-                    'type': 'disk'
-                }
-            },
+            'train': {'name': 'train', 'type': 'NoiseReferenceMixDataset', 'ratios': [0.3, 0.7], 'length': 16,
+                      'branches': [synthetic, real], 'num_worker_per_gpu': 1, 'batch_size_per_gpu': 2,
+                      'dataset_enlarge_ratio': 1, 'prefetch_mode': None},
+            'val': {'name': 'test', 'type': 'NoisyImageDataset', 'dataroot_lq': f'{root}/test/noisy',
+                    'dataroot_gt': f'{root}/test/clean', 'io_backend': disk},
         },
-        'network_g': {
-            'type': 'NoiseTransferUNet',
-            'num_feat': 8
-        },
-        'network_d': {
-            'type': 'NoiseTransferContraE',
-            'num_feat': 8
-        },
-        'path': {
-            'pretrain_network_g': None,
-            'strict_load_g': True,
-            'resume_state': None
-        },
+        'network_g': {'type': 'NoiseTransferUNet', 'num_feat': 8},
+        'network_d': {'type': 'NoiseTransferContraE', 'num_feat': 8},
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {
             'ema_decay': 0.9,
-            'optim_g': {
-                'type': 'Adam',
-                'lr': 1e-3,
-                'betas': [0.5, 0.99],
-                'weight_decay': 1e-7
-            },
-            'optim_d': {
-                'type': 'Adam',
-                'lr': 1e-3,
-                'betas': [0.5, 0.99],
-                'weight_decay': 1e-7
-            },
-            'scheduler': {
-                'type': 'ConstantLR',
-                'factor': 1.0,
-                'total_iters': 0
-            },
-            'total_iter': 20,
-            'warmup_iter': -1,
-            'gan_opt': {
-                'type': 'GANLoss',
-                'gan_type': 'vanilla',
-                'loss_weight': 1.0
-            },
-            'feature_match_d_opt': {
-                'type': 'L1Loss',
-                'loss_weight': 100.0
-            },
-            'feature_match_e_opt': {
-                'type': 'L1Loss',
-                'loss_weight': 100.0
-            },
-            'consistency_opt': {
-                'type': 'NoiseTransferBlurL1Loss',
-                'kernel_size': 21,
-                'loss_weight': 100.0
-            },
-            'contrastive_opt': {
-                'type': 'NoiseTransferInfoNCELoss',
-                'temperature': 0.1
-            },
+            'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.5, 0.99], 'weight_decay': 1e-7},
+            'optim_d': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.5, 0.99], 'weight_decay': 1e-7},
+            'scheduler': {'type': 'ConstantLR', 'factor': 1.0, 'total_iters': 0},
+            'total_iter': 20, 'warmup_iter': -1,
+            'gan_opt': {'type': 'GANLoss', 'gan_type': 'vanilla', 'loss_weight': 1.0},
+            'feature_match_d_opt': {'type': 'L1Loss', 'loss_weight': 100.0},
+            'feature_match_e_opt': {'type': 'L1Loss', 'loss_weight': 100.0},
+            'consistency_opt': {'type': 'NoiseTransferBlurL1Loss', 'kernel_size': 21, 'loss_weight': 100.0},
+            'contrastive_opt': {'type': 'NoiseTransferInfoNCELoss', 'temperature': 0.1},
         },
-        'val': {
-            'val_freq': 10,
-            'save_img': False,
-            'metrics': {
-                'akld': {
-                    'type': 'calculate_akld',
-                    'better': 'lower'
-                },
-                'ks': {
-                    'type': 'calculate_ks',
-                    'better': 'lower'
-                }
-            }
-        },
-        'logger': {
-            'print_freq': 5,
-            'save_checkpoint_freq': 10,
-            'use_tb_logger': False
-        },
-        'dist_params': {
-            'backend': 'gloo',
-            'port': 29500
-        },
+        'val': {'val_freq': 10, 'save_img': False,
+                'metrics': {'akld': {'type': 'calculate_akld', 'better': 'lower'},
+                            'ks': {'type': 'calculate_ks', 'better': 'lower'}}},
+        'logger': {'print_freq': 5, 'save_checkpoint_freq': 10, 'use_tb_logger': False},
+        'dist_params': {'backend': 'gloo', 'port': 29500},
     }
     return apply_overrides(opt, overrides)
-
-
-def _built(opt):
-    opt = copy.deepcopy(opt)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1)
-    opt['path'].update(models='/x', training_states='/x', visualization='/x')
-    return build_model(opt)
 
 
 def _test_pairs(data):
@@ -262,7 +146,8 @@ def test_each_step_lowers_its_own_objective_and_touches_only_its_network(triples
     """On one batch: the G step lowers the G objective and leaves E_q alone; the E_q step then lowers the E_q
     objective (InfoNCE plus the discriminator's BCE) and leaves G alone."""
     torch.manual_seed(0)
-    model = _built(nt_options(triples, **{'train.ema_decay': 0, 'train.optim_g.lr': 1e-4, 'train.optim_d.lr': 1e-4}))
+    lr = {'train.optim_g.lr': 1e-4, 'train.optim_d.lr': 1e-4}
+    model = built_for_training(nt_options(triples, **{'train.ema_decay': 0, **lr}))
     model.feed_data(_batch(triples))
     g_before, d_before = _objectives(model)
     q_params = [p.clone() for p in model.net_d.parameters()]
@@ -285,7 +170,7 @@ def test_each_step_lowers_its_own_objective_and_touches_only_its_network(triples
 
 
 def test_the_key_encoder_gets_no_gradient_and_follows_the_ema_of_the_query_encoder(triples):
-    model = _built(nt_options(triples, **{'noisetransfer.key_momentum': 0.9}))
+    model = built_for_training(nt_options(triples, **{'noisetransfer.key_momentum': 0.9}))
     assert not any(p.requires_grad for p in model.net_k.parameters())
     batch = _batch(triples, 2)
     k_before = [p.clone() for p in model.net_k.parameters()]
@@ -303,7 +188,7 @@ def test_the_key_encoder_gets_no_gradient_and_follows_the_ema_of_the_query_encod
 
 
 def test_the_queue_is_fifo_and_wraps_as_the_release(triples):
-    model = _built(nt_options(triples, **{'noisetransfer.queue_size': 5}))
+    model = built_for_training(nt_options(triples, **{'noisetransfer.queue_size': 5}))
     first, second = torch.eye(8)[:3], torch.eye(8)[3:6]
     model.queue = torch.zeros(5, 8)
     model.enqueue(first)
@@ -314,7 +199,7 @@ def test_the_queue_is_fifo_and_wraps_as_the_release(triples):
 
 
 def test_validation_uses_the_paired_reference_and_is_seeded(triples):
-    model = _built(nt_options(triples))
+    model = built_for_training(nt_options(triples))
     opt = dict(nt_options(triples)['datasets']['val'], phase='val')
     from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
     loader = DataLoader(NoisyImageDataset(opt), batch_size=1)
@@ -389,12 +274,12 @@ def test_ddp_with_two_gloo_processes_enqueues_both_ranks_keys(tmp_path, triples)
     assert 'World size (gpu number): 2' in log and 'DistributedDataParallel - NoiseTransferContraE' in log
     extra = torch.load(exp / 'training_states' / '3.state', weights_only=False)['extra']
     assert extra['queue_ptr'] == 3 * 2 * 2  # 3 iterations x 2 ranks x batch 2
-    _, keys = build_model_key_encoder(extra['key_encoder'])
+    _, keys = embed_with_saved_key_encoder(extra['key_encoder'])
     assert torch.allclose(extra['queue'][:12].norm(dim=1), torch.ones(12))
     assert keys.shape == (1, 128)
 
 
-def build_model_key_encoder(state):
+def embed_with_saved_key_encoder(state):
     from basicsr_noise.archs.noisetransfer_arch import NoiseTransferContraE
     net = NoiseTransferContraE(num_feat=8).eval()
     net.load_state_dict(state)
@@ -405,7 +290,7 @@ def build_model_key_encoder(state):
 # ----------------------------------------------------------------------------------------------- bad input
 @pytest.fixture(scope='module')
 def generator_ckpt(tmp_path_factory, triples):
-    model = _built(nt_options(triples))
+    model = built_for_training(nt_options(triples))
     path = tmp_path_factory.mktemp('nt_ckpt') / 'g.pth'
     torch.save(
         {

@@ -1,6 +1,5 @@
 """PNGANModel: it learns realistic noise from pairs; gradients through the frozen D_d; the CLI with generate, exact
 resume, DDP and bad input."""
-import copy
 import cv2
 import glob
 import itertools
@@ -9,11 +8,10 @@ import os
 import pytest
 import torch
 from basicsr.archs import build_network
-from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-from conftest import (DELETE, REPO, apply_overrides, assert_gan_resume_is_bit_exact, preflight_error, run_cli,
-                      smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli,
-                      write_png)
+from conftest import (DELETE, REPO, apply_overrides, assert_gan_resume_is_bit_exact, built_for_training,
+                      preflight_error, run_cli, smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes,
+                      train_through_cli, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 from torchvision.models import vgg as tv_vgg
@@ -92,13 +90,6 @@ def pngan_options(data, **overrides):
     return apply_overrides(opt, overrides)
 
 
-def _built(opt):
-    opt = copy.deepcopy(opt)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1)
-    opt['path'].update(models='/x', training_states='/x', visualization='/x')
-    return build_model(opt)
-
-
 def _test_images(data):
     names = sorted(os.listdir(data / 'test' / 'clean'))
     read = [[_to_tensor(cv2.imread(str(data / 'test' / k / n))) for n in names]
@@ -111,7 +102,7 @@ def test_a_short_run_learns_noise_closer_to_the_real_than_its_input(pairs):
     and closer than no noise at all (it generates noise, it does not denoise)."""
     opt = pngan_options(pairs, **{'train.ema_decay': 0, 'network_g.num_feat': 16, 'train.scheduler.milestones': [200]})
     torch.manual_seed(0)
-    model = _built(opt)
+    model = built_for_training(opt)
     loader = DataLoader(NoisyImageDataset(dict(opt['datasets']['train'], phase='train')), batch_size=4, shuffle=True,
                         drop_last=True, generator=torch.Generator().manual_seed(0))
     for step, batch in enumerate((b for _ in itertools.count() for b in loader), 1):
@@ -130,7 +121,7 @@ def test_a_short_run_learns_noise_closer_to_the_real_than_its_input(pairs):
 
 
 def test_gradients_reach_the_generator_through_the_frozen_denoiser_and_none_reach_it(pairs):
-    model = _built(pngan_options(pairs))
+    model = built_for_training(pngan_options(pairs))
     dd_before = {k: v.clone() for k, v in model.net_dd.state_dict().items()}
     assert not any(p.requires_grad for p in model.net_dd.parameters()) and not model.net_dd.training
     clean = torch.rand(2, 3, 32, 32)
@@ -148,7 +139,7 @@ def test_gradients_reach_the_generator_through_the_frozen_denoiser_and_none_reac
 
 
 def test_the_image_level_ablation_with_a_standard_gan_loss_trains(pairs):
-    model = _built(pngan_options(pairs, **{
+    model = built_for_training(pngan_options(pairs, **{
         'network_d': {'type': 'PNGANImageDiscriminator', 'num_feat': 8},
         'train.gan_opt': {'type': 'GANLoss', 'gan_type': 'vanilla', 'loss_weight': 1e-3}}))
     clean = torch.rand(2, 3, 32, 32)
@@ -158,7 +149,7 @@ def test_the_image_level_ablation_with_a_standard_gan_loss_trains(pairs):
 
 
 def test_validation_scores_the_generated_noise_and_is_seeded(pairs):
-    model = _built(pngan_options(pairs))
+    model = built_for_training(pngan_options(pairs))
     opt = dict(pngan_options(pairs)['datasets']['val'], phase='val')
     loader = DataLoader(NoisyImageDataset(opt), batch_size=1)
     model.nondist_validation(loader, 1, None, False)
@@ -221,7 +212,7 @@ def test_the_shipped_option_file_trains_and_its_checkpoint_generates(tmp_path, p
 
 
 def test_generate_writes_an_lmdb_with_several_realisations(tmp_path, pairs):
-    model = _built(pngan_options(pairs))
+    model = built_for_training(pngan_options(pairs))
     ckpt = tmp_path / 'g.pth'
     torch.save({'params': model.net_g.state_dict(), 'meta': model.checkpoint_meta('net_g')}, ckpt)
     out = tmp_path / 'fake.lmdb'
