@@ -1,4 +1,5 @@
 """``basicsr-noise demo`` (what ``make demo`` runs) end to end, with a two-iteration budget."""
+import os
 import pytest
 import re
 from conftest import run_cli
@@ -38,3 +39,18 @@ def test_pngan_demo_chains_the_ntgan_network_as_its_denoiser(tmp_path):
     generated = tmp_path / 'results' / 'PNGAN_demo' / 'generated'
     assert (generated / 'chelsea.png').exists() and (generated / 'motorcycle.png').exists()
     assert (tmp_path / 'experiments' / 'PNGAN_demo' / 'models' / 'net_g_latest.pth').exists()
+
+
+def test_noisetransfer_demo_trains_and_scores_the_paired_transfer(tmp_path):
+    """``demo --method noisetransfer``: trains on the NTGAN demo pairs and synthetic families, generates each
+    validation image from its own noisy version and scores it (AKLD/KS)."""
+    result = run_cli(['demo', '--root', str(tmp_path), '--method', 'noisetransfer', '--iters', '2'], cwd=tmp_path,
+                     timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line, ) = [line for line in result.stdout.splitlines() if line.startswith('mean ') and '/' in line]
+    (no_noise_akld, _), (fake_akld, fake_ks) = [map(float, p) for p in re.findall(r'([\d.]+) / ([\d.]+)', line)]
+    assert no_noise_akld == pytest.approx(0.7013, abs=1e-3) and fake_akld > 0 and 0 < fake_ks < 1
+    classes = open(tmp_path / 'datasets' / 'demo' / 'ntgan' / 'train_classes.txt').read().split()
+    assert classes[1::2] == ['demo'] * (len(classes) // 2)  # one noise class for the simulator's images
+    generated = tmp_path / 'results' / 'NoiseTransfer_demo' / 'generated'
+    assert sorted(os.listdir(generated)) == ['chelsea.png', 'motorcycle.png']

@@ -6,19 +6,23 @@ shipped ``options/demo/*.yml`` in subprocesses (exactly what a user types), and 
 and of the denoised outputs of each method.
 """
 import numpy as np
+import os
 import subprocess
 import sys
 import time
+import yaml
 from basicsr.metrics import calculate_psnr
 from os import path as osp
 
 from basicsr_noise.data.bundled_images import TEST_IMAGES, TRAIN_IMAGES
 from basicsr_noise.data.demo_data import DEMO_CAMERA_NOISE, DEMO_SIGMA, build_demo_data, build_ntgan_demo_data
+from basicsr_noise.data.generated_images import generate_paired_transfer
 from basicsr_noise.evaluation.eval_noise import evaluate_noise
 from basicsr_noise.evaluation.pgap import materialise_source
 from basicsr_noise.models.pngan_model import PNGAN_INPUT_NOISE
+from basicsr_noise.noise import GeneratorNoise
 from basicsr_noise.utils.image_io import read_image
-from basicsr_noise.utils.options import shipped_options
+from basicsr_noise.utils.options import load_options, plain, shipped_options
 
 NAME = 'demo'
 HELP = 'Build the embedded demo data, train the methods on CPU, test and report PSNR.'
@@ -152,8 +156,46 @@ def demo_pngan(args, root, folder, cli):
                               rows)
 
 
+def demo_noisetransfer(args, root, folder, cli):
+    """NoiseTransfer on the NTGAN demo pairs (one noise class) plus synthetic families; the validation images are
+    generated from their own real noisy versions (the official paired evaluation) and scored against them."""
+    folder = build_ntgan_demo_data(root)
+    classes = osp.join(folder, 'train_classes.txt')
+    with open(classes, 'w') as f:  # the simulator's images are one noise family
+        f.writelines(f'{name} demo\n' for name in sorted(os.listdir(osp.join(folder, 'train', 'noisy'))))
+    overrides = [f'datasets:val:dataroot_lq={folder}/val/noisy', f'datasets:val:dataroot_gt={folder}/val/clean']
+    opt_file = _with_branch_paths(shipped_options('demo', 'noisetransfer_demo.yml'), folder, classes, root)
+    _run(cli, 'train', opt_file, overrides + _iters(args), root)
+    generator = osp.join(root, 'experiments', 'NoiseTransfer_demo', 'models', 'net_g_latest.pth')
+    out = osp.join(root, 'results', 'NoiseTransfer_demo')
+    clean, noisy = osp.join(folder, 'val', 'clean'), osp.join(folder, 'val', 'noisy')
+    fake = osp.join(out, 'generated')
+    generate_paired_transfer(GeneratorNoise(generator, reference=noisy, param_key='params'), clean, fake, seed=0)
+    reports = [evaluate_noise(clean, noisy, f, figures=False) for f in (clean, fake)]
+    rows = [(name, *((r['images'][name]['akld'], r['images'][name]['ks']) for r in reports)) for name in TEST_IMAGES]
+    print(f'Generated images: {fake}', flush=True)
+    return print_noise_report('NoiseTransfer demo (each image from its own noisy version)',
+                              ('no noise', 'generated'), rows)
+
+
+def _with_branch_paths(opt_file, folder, classes, root):
+    """The demo option file with its training branches pointed at ``folder`` (a list cannot be overridden from the
+    command line), written into ``root/experiments``."""
+    opt = load_options(opt_file)
+    for branch in opt['datasets']['train']['branches']:
+        branch['dataroot_gt'] = osp.join(folder, 'train', 'clean')
+        if 'dataroot_lq' in branch:
+            branch.update(dataroot_lq=osp.join(folder, 'train', 'noisy'), reference_class_file=classes)
+    path = osp.join(root, 'experiments', 'noisetransfer_demo.yml')
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        yaml.safe_dump(plain(opt), f, sort_keys=False)
+    return path
+
+
 DEMOS = {'r2r': demo_r2r, 'dbsn': demo_dbsn, 'ntgan': demo_ntgan}
-EXTRA_DEMOS = {'pngan': demo_pngan}  # not in `all` (make demo's time budget): basicsr-noise demo --method pngan
+# not in `all` (make demo's time budget): basicsr-noise demo --method pngan / noisetransfer
+EXTRA_DEMOS = {'pngan': demo_pngan, 'noisetransfer': demo_noisetransfer}
 
 
 def run_demo(args):
