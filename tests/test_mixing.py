@@ -169,7 +169,8 @@ def test_bad_input_an_empty_reference_folder(tmp_path, data):
 @pytest.mark.parametrize('ratio', [-0.1, 1.5])
 def test_bad_input_a_ratio_outside_zero_one(data, ratio):
     message = f'mixing.ratio must be in [0, 1] (the share of generated pairs per batch), got {ratio}'
-    with pytest.raises(ValueError, match=re.escape(message)):  # the pre-flight check's call (its CLI path: the test below)
+    # the call the pre-flight check makes (its command-line path: the next test)
+    with pytest.raises(ValueError, match=re.escape(message)):
         SynthNoiseDenoiserModel.check_options(mixing_options(data, **{'mixing.ratio': ratio}))
 
 
