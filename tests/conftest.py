@@ -157,6 +157,20 @@ def built_for_training(opt):
     return build_model(opt)
 
 
+def validate_twice(model, val_opt):
+    """The metric results of two validations of ``model`` on the dataset of ``val_opt`` (a generator's validation
+    must draw the same inputs each time)."""
+    from torch.utils.data import DataLoader
+
+    from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
+    loader = DataLoader(NoisyImageDataset(dict(val_opt, phase='val')), batch_size=1)
+    results = []
+    for current_iter in (1, 2):
+        model.nondist_validation(loader, current_iter, None, False)
+        results.append(dict(model.metric_results))
+    return results
+
+
 def write_options(path, opt):
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)

@@ -9,7 +9,7 @@ import torch
 from basicsr.utils import img2tensor, tensor2img
 from conftest import (apply_overrides, assert_gan_resume_is_bit_exact, built_for_training, preflight_error, run_cli,
                       smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli,
-                      write_png)
+                      validate_twice, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 
@@ -84,12 +84,6 @@ def nt_options(data, **overrides):
         'dist_params': {'backend': 'gloo', 'port': 29500},
     }
     return apply_overrides(opt, overrides)
-
-
-def _test_pairs(data):
-    names = sorted(os.listdir(data / 'test' / 'clean'))
-    clean, noisy = ([_to_tensor(cv2.imread(str(data / 'test' / k / n))) for n in names] for k in ('clean', 'noisy'))
-    return torch.cat(clean), torch.cat(noisy)
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -199,14 +193,8 @@ def test_the_queue_is_fifo_and_wraps_as_the_release(triples):
 
 
 def test_validation_uses_the_paired_reference_and_is_seeded(triples):
-    model = built_for_training(nt_options(triples))
-    opt = dict(nt_options(triples)['datasets']['val'], phase='val')
-    from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
-    loader = DataLoader(NoisyImageDataset(opt), batch_size=1)
-    model.nondist_validation(loader, 1, None, False)
-    first = dict(model.metric_results)
-    model.nondist_validation(loader, 2, None, False)
-    assert set(first) == {'akld', 'ks'} and first == model.metric_results and first['akld'] > 0
+    first, second = validate_twice(built_for_training(nt_options(triples)), nt_options(triples)['datasets']['val'])
+    assert set(first) == {'akld', 'ks'} and first == second and first['akld'] > 0
 
 
 # ----------------------------------------------------------------------------------------------- CLI
