@@ -11,10 +11,12 @@ from basicsr.archs import build_network
 from conftest import DELETE, apply_overrides, built_for_training, preflight_error, run_cli, smooth_image, write_png
 from torch.utils.data import DataLoader
 
+from basicsr_noise.compat import SampleIndex
 from basicsr_noise.data.noisy_image_dataset import NoisyImageDataset
+from basicsr_noise.data.synthetic_noise_dataset import SyntheticNoiseDataset
 from basicsr_noise.evaluation.pgap import run_pgap
 from basicsr_noise.models.synth_noise_model import SynthNoiseDenoiserModel
-from basicsr_noise.noise import GeneratorNoise
+from basicsr_noise.noise import GeneratorNoise, build_noise
 from basicsr_noise.utils.errors import InputError
 
 PNGAN_G = {'type': 'SMNet', 'num_feat': 8}
@@ -71,6 +73,18 @@ def test_generator_noise_from_pngan_and_noisetransfer_checkpoints_is_seeded(data
         a, b, c = (noise(clean, torch.Generator().manual_seed(s)).noisy for s in (4, 4, 5))
         assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == clean.shape
         assert 0 <= a.min() and a.max() <= 1
+
+
+def test_generator_noise_goes_wherever_a_noise_opt_goes(data):
+    generator = {'type': 'GeneratorNoise', 'checkpoint': str(data / 'pngan.pth')}
+    choice = build_noise({'type': 'RandomChoiceNoise', 'models': [generator, {'type': 'AWGNNoise', 'sigma': 5}]})
+    clean = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    sample = choice(clean, torch.Generator().manual_seed(1))
+    assert set(sample.params['choice'].tolist()) == {0, 1} and sample.noisy.shape == clean.shape
+    dataset = SyntheticNoiseDataset({'name': 's', 'phase': 'train', 'dataroot_gt': str(data / 'other_clean'),
+                                     'gt_size': 32, 'noise_opt': generator})
+    item = dataset[SampleIndex(0, 0)]  # drawn in the worker, as any noise model
+    assert item['lq'].shape == item['gt'].shape and not torch.equal(item['lq'], item['gt'])
 
 
 def test_the_mixing_ratio_holds_per_batch(data):
