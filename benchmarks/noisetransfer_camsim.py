@@ -21,15 +21,14 @@ import cv2
 import json
 import numpy as np
 import os
-import torch
 from benchmark_io import CAMSIM_PGAP_RECIPE, camsim_pgap_options, save_results, train_through_basicsr
 from os import path as osp
 
+from basicsr_noise.data.generated_images import generate_paired_transfer
 from basicsr_noise.evaluation.camsim import prepare_camsim
 from basicsr_noise.evaluation.eval_noise import evaluate_noise
 from basicsr_noise.evaluation.pgap import materialise_source, run_pgap
 from basicsr_noise.noise import GeneratorNoise
-from basicsr_noise.utils.image_io import write_image
 from basicsr_noise.utils.options import load_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -78,23 +77,6 @@ def nt_options(pairs, class_file, name, iters):
     return opt
 
 
-def _read(path):
-    return torch.from_numpy(cv2.imread(path)[..., ::-1].astype(np.float32) / 255.).permute(2, 0, 1)[None]
-
-
-def transfer_folder(noise, clean_dir, names, out_dir, reference_of, seed):
-    """Generate ``out_dir/<name>.png`` for every clean tile, each from reference ``reference_of(name)`` (an index of
-    ``noise.references``), seeded ``seed + index``; clipped and rounded as ``generate`` writes."""
-    os.makedirs(out_dir, exist_ok=True)
-    for i, name in enumerate(names):
-        clean = _read(osp.join(clean_dir, name))
-        index = torch.tensor([reference_of(name)])
-        fake = noise.transfer(clean, index, torch.Generator().manual_seed(seed + i)).clamp(0, 1)
-        write_image(osp.join(out_dir, name), (fake[0].permute(1, 2, 0).numpy()[..., ::-1] * 255.).round().astype(
-            np.uint8))
-    return out_dir
-
-
 def scores(clean_dir, real_dir, fake_dir, work, name):
     report = evaluate_noise(clean_dir, real_dir, fake_dir, osp.join(work, 'eval', name), figures=False)
     return {k: report['mean'][k] for k in ('akld', 'ks', 'fake_std', 'real_std')}
@@ -127,16 +109,14 @@ def main():
     ckpt = osp.join(work, 'experiments', opt['name'], 'models', 'net_g_latest.pth')
 
     # paired-reference AKLD / KS on the test tiles, and the same generation of the training tiles for PGap
-    test_names = sorted(os.listdir(osp.join(camsim, 'test', 'clean')))
-    test_refs = GeneratorNoise(ckpt, reference=osp.join(camsim, 'test', 'noisy'), param_key='params')
-    fake = transfer_folder(test_refs, osp.join(camsim, 'test', 'clean'), test_names, osp.join(work, 'fake', 'test'),
-                           test_refs.references.names.index, 100)
+    fake = osp.join(work, 'fake', 'test')
+    generate_paired_transfer(GeneratorNoise(ckpt, reference=osp.join(camsim, 'test', 'noisy'), param_key='params'),
+                             osp.join(camsim, 'test', 'clean'), fake, 100)
     results['paired'] = scores(osp.join(camsim, 'test', 'clean'), osp.join(camsim, 'test', 'noisy'), fake, work,
                                'paired')
-    train_names = sorted(os.listdir(osp.join(camsim, 'train', 'clean')))
-    train_refs = GeneratorNoise(ckpt, reference=osp.join(camsim, 'train', 'noisy'), param_key='params')
-    train_fake = transfer_folder(train_refs, osp.join(camsim, 'train', 'clean'), train_names,
-                                 osp.join(work, 'fake', 'train'), train_refs.references.names.index, 0)
+    train_fake = osp.join(work, 'fake', 'train')
+    generate_paired_transfer(GeneratorNoise(ckpt, reference=osp.join(camsim, 'train', 'noisy'), param_key='params'),
+                             osp.join(camsim, 'train', 'clean'), train_fake, 0)
     pgap_opt = camsim_pgap_options('camsim_noisetransfer', camsim, None, dict(RECIPE, total_iter=args.pgap_iters))
     pgap_opt['pgap']['source'] = {'type': 'folder', 'dataroot': train_fake}
     pgap = run_pgap(pgap_opt, root=work)
@@ -147,9 +127,9 @@ def main():
     results['synthetic'] = {}
     for name, noise_opt in FAMILIES.items():
         true_dir = materialise_source(noise_opt, osp.join(camsim, 'test', 'clean'), osp.join(work, 'true', name), 7)
-        refs = GeneratorNoise(ckpt, reference=true_dir, param_key='params')
-        fake = transfer_folder(refs, osp.join(camsim, 'test', 'clean'), test_names, osp.join(work, 'fake', name),
-                               refs.references.names.index, 100)
+        fake = osp.join(work, 'fake', name)
+        generate_paired_transfer(GeneratorNoise(ckpt, reference=true_dir, param_key='params'),
+                                 osp.join(camsim, 'test', 'clean'), fake, 100)
         results['synthetic'][name] = scores(osp.join(camsim, 'test', 'clean'), true_dir, fake, work, name)
         print(f'{name}: {results["synthetic"][name]}', flush=True)
 
@@ -163,9 +143,9 @@ def main():
         reference = osp.join(camsim, 'train', 'noisy', f'{sorted(held)[0]}.png')  # one image of the unseen setting
         targets = sorted(f'{n}.png' for n, s in test_settings.items() if s == args.held_out)
         target_dir = link_subset(camsim, 'test', targets, osp.join(work, 'held_out_test'))
-        one = GeneratorNoise(ckpt, reference=reference, param_key='params')
-        fake = transfer_folder(one, osp.join(target_dir, 'clean'), targets, osp.join(work, 'fake', 'one_shot'),
-                               lambda name: 0, 100)
+        fake = osp.join(work, 'fake', 'one_shot')  # every target from the one reference
+        generate_paired_transfer(GeneratorNoise(ckpt, reference=reference, param_key='params'),
+                                 osp.join(target_dir, 'clean'), fake, 100)
         real_std = float(np.std(np.concatenate([
             (cv2.imread(osp.join(target_dir, 'noisy', n)).astype(np.float32) -
              cv2.imread(osp.join(target_dir, 'clean', n)).astype(np.float32)).ravel() for n in targets])))

@@ -60,19 +60,21 @@ def generate_noisy_images(noise, input_path, output, num=1, seed=0, device='cpu'
 
 
 def generate_paired_transfer(noise, clean_root, output, seed=0):
-    """NoiseTransfer's paired evaluation: every clean image of ``clean_root`` generated from its own noisy version
-    (the ``GeneratorNoise``'s reference of the same name), seeded ``seed + index``, written as PNGs to ``output``;
-    returns their number."""
+    """NoiseTransfer with chosen references: each clean image of ``clean_root`` generated from the ``GeneratorNoise``'s
+    reference of the same name (its own noisy version: the official paired evaluation), or from the one reference
+    when it holds a single image (one-shot transfer); seeded ``seed + index``, written as PNGs to ``output``; returns
+    their number."""
     source = ImageSource(clean_root, 'disk', what='--clean')
     names = noise.references.names
     missing = [n for n in source.names if n not in names]
-    if missing:
+    if len(names) > 1 and missing:
         raise InputError(f'The references have no image named {missing[:5]} (paired: the same names as the clean '
                          'images).')
     with AtomicOutput(output, True) as target:
         for index, name in enumerate(tqdm(source.names, unit='image', desc='Generating')):
             clean = img2tensor(source.read(name), bgr2rgb=True, float32=True)[None]
             generator = torch.Generator().manual_seed(seed + index)
-            noisy = noise.transfer(clean, torch.tensor([names.index(name)]), generator).clamp(0, 1)
+            reference = torch.tensor([names.index(name) if len(names) > 1 else 0])
+            noisy = noise.transfer(clean, reference, generator).clamp(0, 1)
             write_image(osp.join(target, f'{osp.splitext(name)[0]}.png'), tensor2img(noisy))
     return len(source.names)
