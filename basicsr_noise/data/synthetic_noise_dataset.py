@@ -246,7 +246,7 @@ class NoiseReferenceDataset(data.Dataset):
             if self.train and self.alpha_prob > 0 and rng.random() < self.alpha_prob:
                 alpha = float(rng.uniform(*self.alpha_range))
             gt, lq = self._real_pair(name, rng, alpha)
-            ref = self._real_pair(ref_name, rng, alpha)[1]
+            ref = self._real_noisy(ref_name, rng, alpha)
             gt, lq, ref = img2tensor([gt, lq, ref], bgr2rgb=not self.gt.grey, float32=True)
             ref_path, lq_path = self.lq.path(ref_name), self.lq.path(name)
         return {
@@ -257,6 +257,13 @@ class NoiseReferenceDataset(data.Dataset):
             'lq_path': lq_path,
             'ref_path': ref_path
         }
+
+    def _real_noisy(self, name, rng, alpha):
+        """The reference: the noisy side of :meth:`_real_pair`, its clean image read only when an augmentation
+        needs it (the same draws either way)."""
+        if self.train and (alpha is not None or self.cutmix_prob > 0 or self.dither):
+            return self._real_pair(name, rng, alpha)[1]
+        return _crop_augment(self.opt, [self.lq.read(name)], rng, self.train)[0]
 
     def _real_pair(self, name, rng, alpha):
         """An augmented (clean, noisy) crop of a real pair: crop and flips, then alpha, CutMix and dither."""
