@@ -21,17 +21,21 @@ BEFORE = osp.join(REPO, 'tests', 'data', 'options_before_base')  # the option fi
 
 def _stage_recipes():
     """New file -> (the old file it came from, the --force_yml entries of the old file's header for that run)."""
+    # deliberate changes since, each matched on the official code's fixture (tests/test_official_training.py):
+    # R2R's official loss scale, the grey DBSN noise estimator's 3e-4 and gray_pretrain_mu.py's MSE scale
+    r2r_sum = ['train:pixel_opt:reduction=sum']
+    grey_dbsn = ['network_noise:output_offset=0.0003', 'train:pixel_opt:loss_weight=0.0625']
     recipes = {
-        'r2r/r2r_sidd.yml': ('r2r.yml', []),
-        'r2r/r2r_awgn.yml': ('r2r_awgn.yml', []),
+        'r2r/r2r_sidd.yml': ('r2r.yml', r2r_sum + ['train:pixel_opt:loss_weight=0.0078125']),
+        'r2r/r2r_awgn.yml': ('r2r_awgn.yml', r2r_sum + ['train:pixel_opt:loss_weight=0.00390625']),
         'dbsn/dbsn_distill_grey_awgn25.yml': ('dbsn_distill_grey_awgn25.yml', []),
         'demo/r2r_demo.yml': ('r2r_demo.yml', [])
     }
     mu_weights = 'path:pretrain_network_g=experiments/{}_mu/models/net_g_latest.pth'
     for stem, name in (('grey_awgn25', 'DBSN_grey_AWGN25'), ('grey_hetero', 'DBSN_grey_HG40_10')):
         old = f'dbsn_{stem}.yml'
-        recipes[f'dbsn/dbsn_{stem}_mu.yml'] = (old, ['dbsn:stage=mu', f'name={name}_mu'])
-        recipes[f'dbsn/dbsn_{stem}_joint.yml'] = (old, [mu_weights.format(name)])
+        recipes[f'dbsn/dbsn_{stem}_mu.yml'] = (old, ['dbsn:stage=mu', f'name={name}_mu'] + grey_dbsn)
+        recipes[f'dbsn/dbsn_{stem}_joint.yml'] = (old, [mu_weights.format(name)] + grey_dbsn)
     for stem, name in (('awgn25', 'DBSN_colour_AWGN25'), ('hetero', 'DBSN_colour_HG40_10'), ('multivariate',
                                                                                              'DBSN_colour_MG75')):
         old = f'dbsn_colour_{stem}.yml'
