@@ -137,21 +137,26 @@ class DBSNNoiseEstimator(nn.Module):
 
     Reads the noisy image (AWGN, multivariate) or the D-BSN output (signal-dependent noise) and returns
     ``num_out`` raw values per pixel; the model turns them into a covariance. The last layer starts at zero in
-    the grey networks of the official code (``zero_init_last``).
+    the grey networks of the official code (``zero_init_last``), and the official grey network adds a constant
+    ``3e-4`` to its output (``output_offset``; the colour network adds nothing), so that its state dicts run
+    exactly here.
 
     Args:
         num_in_ch (int): 1 or 3. Default: 1.
         num_mid (int): Hidden width. Default: 16.
         num_out (int): 1, 3 or 6. Default: 1.
         zero_init_last (bool): Zero the last layer. Default: True.
+        output_offset (float): Constant added to the output (official grey: 3e-4). Default: 0.
     """
 
-    def __init__(self, num_in_ch=1, num_mid=16, num_out=1, zero_init_last=True):
+    def __init__(self, num_in_ch=1, num_mid=16, num_out=1, zero_init_last=True, output_offset=0.):
         super().__init__()
         self.body = pixel_mlp(num_in_ch, num_mid, num_out, 5)
+        self.output_offset = float(output_offset)
         if zero_init_last:
             nn.init.zeros_(self.body[-1].weight)
             nn.init.zeros_(self.body[-1].bias)
 
     def forward(self, x):
-        return self.body(x)
+        out = self.body(x)
+        return out + self.output_offset if self.output_offset else out
