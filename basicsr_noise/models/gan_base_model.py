@@ -2,6 +2,7 @@ import torch
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
 from collections import OrderedDict
+from contextlib import contextmanager
 
 from .base_model import NoiseBaseModel
 
@@ -88,8 +89,8 @@ class NoiseGANModel(NoiseBaseModel):
     def build_losses(self, train_opt):
         """``cri_pix``, ``cri_perceptual`` (None when not configured) and ``cri_gan`` from the train options."""
         self.cri_pix = build_loss(train_opt['pixel_opt']).to(self.device) if train_opt.get('pixel_opt') else None
-        self.cri_perceptual = (build_loss(train_opt['perceptual_opt']).to(self.device)
-                               if train_opt.get('perceptual_opt') else None)
+        self.cri_perceptual = (
+            build_loss(train_opt['perceptual_opt']).to(self.device) if train_opt.get('perceptual_opt') else None)
         self.cri_gan = build_loss(train_opt['gan_opt']).to(self.device)
 
     def generator_parameters(self):
@@ -105,7 +106,19 @@ class NoiseGANModel(NoiseBaseModel):
             optimizer = self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
             setattr(self, f'optimizer_{name}', optimizer)
             self.optimizers.append(optimizer)
-        self.d_params = self.optimizer_d.param_groups[0]['params']  # frozen in the G step, trained in the D step
+        # frozen in the G step (:meth:`frozen_discriminator`), trained in the D step
+        self.d_params = [p for group in self.optimizer_d.param_groups for p in group['params']]
+
+    @contextmanager
+    def frozen_discriminator(self):
+        """D's parameters need no gradient inside the block (the G step's passes through D)."""
+        for p in self.d_params:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in self.d_params:
+                p.requires_grad_(True)
 
     # ------------------------------------------------------------------------------------------ the steps
     def generate(self):
@@ -153,9 +166,11 @@ class NoiseGANModel(NoiseBaseModel):
 
     def d_losses(self):
         real_d, fake_d = self.d_scores()
-        return OrderedDict(real=self.cri_gan(real_d, True, is_disc=True),
-                           fake=self.cri_gan(fake_d, False, is_disc=True), out_real=real_d.detach().mean(),
-                           out_fake=fake_d.detach().mean())
+        return OrderedDict(
+            real=self.cri_gan(real_d, True, is_disc=True),
+            fake=self.cri_gan(fake_d, False, is_disc=True),
+            out_real=real_d.detach().mean(),
+            out_fake=fake_d.detach().mean())
 
     def g_step(self, current_iter, log):
         """One generator update; its terms are logged as ``l_g_<name>`` and ``l_g_total``."""
@@ -188,11 +203,8 @@ class NoiseGANModel(NoiseBaseModel):
         with self.autocast(), torch.set_grad_enabled(step_g):
             self.generate()
         if step_g:
-            for p in self.d_params:
-                p.requires_grad_(False)
-            self.g_step(current_iter, log)
-            for p in self.d_params:
-                p.requires_grad_(True)
+            with self.frozen_discriminator():
+                self.g_step(current_iter, log)
         self.d_step(current_iter, log)
         self.scaler.update()
         if self.ema_decay > 0:

@@ -145,12 +145,11 @@ class NoiseTransferModel(NoiseGANModel):
         net_k.train(was_training[1])
 
     def get_current_visuals(self):
-        return OrderedDict(result=self.output.detach().cpu(), gt=self.real.detach().cpu(),
-                           clean=self.gt.detach().cpu())
+        return OrderedDict(result=self.output.detach().cpu(), gt=self.real.detach().cpu(), clean=self.gt.detach().cpu())
 
     def _clear_batch(self):
         super()._clear_batch()
-        for attr in ('real', 'ref', 'key', 'real_enc', 'real_dis'):
+        for attr in ('real', 'ref', 'key', 'real_enc', 'real_dis', 'fake_enc'):
             if hasattr(self, attr):
                 delattr(self, attr)
 
@@ -159,16 +158,29 @@ class NoiseTransferModel(NoiseGANModel):
         with torch.no_grad():
             _, self.key = self.net_k(self.ref)
         self.output = self.gt + self.net_g(self.gt, self.key, self.noise_generator)  # not clamped, as the release
-        self.real_path()
+        self.query_encoder_passes(with_fake_encoding=torch.is_grad_enabled())
 
-    def real_path(self):
-        """``E_q`` on the real sample in both roles; its graph serves the D step (the release computes it once)."""
+    def query_encoder_passes(self, with_fake_encoding):
+        """``E_q``'s passes before the losses, in the release's order: encoder on ``y``, encoder on ``y_hat`` (G
+        steps only), discriminator on ``y``; ``g_losses`` then runs the discriminator on ``y_hat``.
+
+        The order matters: every train-mode call power-iterates the spectral norms of the convolutions the two
+        roles share, so another order gives other normalised weights (``tests/test_official_training.py``).
+        The passes on ``y`` keep their graphs for the D step (the release computes them once); the encoder pass
+        on ``y_hat`` only feeds G, so D's parameters take no gradient from it.
+        """
         self.real_enc = self.net_d(self.real)
+        self.fake_enc = None
+        if with_fake_encoding:
+            with self.frozen_discriminator():
+                self.fake_enc = self.net_d(self.output)
         self.real_dis = self.net_d(self.gt, self.key, self.real)
+        self.real_passes_have_graph = torch.is_grad_enabled()
 
     def g_losses(self):
         losses = OrderedDict()
-        fake_features, fake_query = self.net_d(self.output)
+        # computed here only when generate ran without gradients (an evaluation of the objective)
+        fake_features, fake_query = self.fake_enc if self.fake_enc is not None else self.net_d(self.output)
         fake_dis_features, fake_logits = self.net_d(self.gt, self.key, self.output)
         losses['gan'] = _mean([self.cri_gan(logit, True, is_disc=False) for logit in fake_logits])
         if self.cri_fm_d is not None:
@@ -183,8 +195,9 @@ class NoiseTransferModel(NoiseGANModel):
         return losses
 
     def d_losses(self):
-        if not self.real_enc[1].requires_grad:  # a discriminator-only iteration ran generate without gradients
-            self.real_path()
+        if not self.real_passes_have_graph:  # a discriminator-only iteration ran generate without gradients
+            with torch.enable_grad():
+                self.query_encoder_passes(with_fake_encoding=False)
         _, query = self.real_enc
         real_logits = self.real_dis[1]
         _, fake_logits = self.net_d(self.gt, self.key, self.output.detach())
@@ -201,7 +214,7 @@ class NoiseTransferModel(NoiseGANModel):
         super().optimize_parameters(current_iter)
         self.update_key_encoder()
         self.enqueue(self.key)
-        del self.real_enc, self.real_dis  # their graphs are spent
+        del self.real_enc, self.real_dis, self.fake_enc  # their graphs are spent
 
     @torch.no_grad()
     def update_key_encoder(self):
@@ -225,8 +238,13 @@ class NoiseTransferModel(NoiseGANModel):
     # ------------------------------------------------------------------------------------------ state
     def extra_training_state(self):
         state = super().extra_training_state()
-        state.update(queue=self.queue.cpu(), queue_ptr=self.queue_ptr,
-                     key_encoder={k: v.cpu() for k, v in self.net_k.state_dict().items()})
+        state.update(
+            queue=self.queue.cpu(),
+            queue_ptr=self.queue_ptr,
+            key_encoder={
+                k: v.cpu()
+                for k, v in self.net_k.state_dict().items()
+            })
         return state
 
     def load_extra_training_state(self, extra):
