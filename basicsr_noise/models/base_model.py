@@ -19,6 +19,8 @@ from basicsr_noise.utils.options import plain
 from basicsr_noise.utils.suggest import did_you_mean
 from basicsr_noise.utils.tiling import tiled_forward
 
+BEST_LABEL = 'best'  # val.save_best: models/<net>_best.pth
+
 
 def metric_inputs(metric_type):
     """The image arguments a registered metric takes: ``img``, ``img2`` (the ground truth), ``img_<visual>``."""
@@ -243,6 +245,28 @@ class NoiseBaseModel(SRModel):
             self._update_best_metric_result(dataset_name, name, value, current_iter)
         if self.metric_results:
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        self.keep_best_checkpoint(dataset_name, current_iter)
+
+    # ------------------------------------------------------------------ the best checkpoint (val.save_best)
+    def keep_best_checkpoint(self, dataset_name, current_iter):
+        """``val.save_best: {metric, mode, dataset}``: when this validation's ``metric`` is the best so far (``min``
+        or ``max``), save every network as ``<net>_best.pth``, its ``meta.best`` the record (metric, mode, value,
+        iteration, dataset). The record is in the training state, so a resumed run keeps it."""
+        best_opt = (self.opt.get('val') or {}).get('save_best')
+        if not best_opt or not self.opt['is_train'] or best_opt.get('dataset', dataset_name) != dataset_name:
+            return
+        name, mode = best_opt['metric'], best_opt.get('mode', 'max')
+        if name not in self.metric_results:
+            get_root_logger().warning(f'val.save_best: validation {dataset_name} did not compute {name}; no best '
+                                      'checkpoint kept.')
+            return
+        value, record = float(self.metric_results[name]), getattr(self, 'best_checkpoint', None)
+        if record is not None and not (value < record['value'] if mode == 'min' else value > record['value']):
+            return
+        self.best_checkpoint = dict(metric=name, mode=mode, value=value, iter=int(current_iter), dataset=dataset_name)
+        self.save(-1, BEST_LABEL)
+        get_root_logger().info(f'Best {name} so far ({value:.4f} at iteration {current_iter}): saved the '
+                               f'{BEST_LABEL} checkpoints.')
 
     def _clear_batch(self):
         for attr in ('lq', 'gt', 'output'):
@@ -269,11 +293,13 @@ class NoiseBaseModel(SRModel):
         if len(nets) != len(param_keys):
             raise ValueError('save_network: the lengths of net and param_key differ.')
         save_dict = {}
+        meta = self.checkpoint_meta(net_label)
+        if current_iter == BEST_LABEL:
+            meta = dict(meta, best=dict(self.best_checkpoint))
         for net_, key in zip(nets, param_keys):
             state_dict = self.get_bare_model(net_).state_dict()
             save_dict[key] = OrderedDict(
                 (k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state_dict.items())
-        meta = self.checkpoint_meta(net_label)
         if meta:
             save_dict['meta'] = meta
         atomic_torch_save(save_dict, save_path)
@@ -292,16 +318,21 @@ class NoiseBaseModel(SRModel):
 
     def extra_training_state(self):
         """Model-specific pieces of the training state (generators, queues, ...): a dict of tensors/primitives."""
-        return {'noise_generator': self.noise_generator.get_state()} if hasattr(self, 'noise_generator') else {}
+        state = {'noise_generator': self.noise_generator.get_state()} if hasattr(self, 'noise_generator') else {}
+        if getattr(self, 'best_checkpoint', None) is not None:
+            state['best_checkpoint'] = dict(self.best_checkpoint)
+        return state
 
     def load_extra_training_state(self, extra):
         """Restore what :meth:`extra_training_state` returned."""
         if 'noise_generator' in extra and hasattr(self, 'noise_generator'):
             self.noise_generator.set_state(extra['noise_generator'].cpu())
+        if 'best_checkpoint' in extra:
+            self.best_checkpoint = dict(extra['best_checkpoint'])
 
     @master_only
     def save_training_state(self, epoch, current_iter):
-        if current_iter == -1:
+        if current_iter in (-1, BEST_LABEL):  # the best checkpoints are networks only
             return
         np_state = np.random.get_state()
         state = {
@@ -333,6 +364,22 @@ class NoiseBaseModel(SRModel):
             if rng.get('cuda') is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all([s.cpu() for s in rng['cuda']])
         self.load_extra_training_state(resume_state.get('extra') or {})
+        self.recover_best_record(int(resume_state['iter']))
+
+    def recover_best_record(self, resume_iter):
+        """The ``val.save_best`` record of a resumed run. BasicSR saves the training state of an iteration before
+        validating it, so the state's record can miss that validation; the best checkpoint on disk has it in its
+        meta (kept when it is better and not from past the resume point)."""
+        best_path = osp.join(self.opt['path']['models'], f'net_g_{BEST_LABEL}.pth')
+        if not (self.opt.get('val') or {}).get('save_best') or not osp.isfile(best_path):
+            return
+        on_disk = (torch.load(best_path, map_location='cpu', weights_only=True).get('meta') or {}).get('best')
+        record = getattr(self, 'best_checkpoint', None)
+        if on_disk is None or on_disk['iter'] > resume_iter:
+            return
+        if record is None or (on_disk['value'] < record['value']
+                              if on_disk['mode'] == 'min' else on_disk['value'] > record['value']):
+            self.best_checkpoint = dict(on_disk)
 
 
 def method_options(opt, section, defaults):

@@ -60,6 +60,7 @@ def check_options(opt, path, is_train=True):
                 _check_type(LOSS_REGISTRY, 'loss', f'train.{key}.type', value.get('type'), path)
     for key, value in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(METRIC_REGISTRY, 'metric', f'val.metrics.{key}.type', (value or {}).get('type'), path)
+    _check_save_best(opt, path)
 
     for key, value in (opt.get('path') or {}).items():
         if key.startswith('pretrain_network_') and value is not None and not osp.isfile(value):
@@ -71,6 +72,35 @@ def check_options(opt, path, is_train=True):
             model_cls.check_options(opt)
         except ValueError as e:
             raise OptionError(f'{path}: {e}') from e
+
+
+SAVE_BEST_KEYS = ('metric', 'mode', 'dataset')
+
+
+def _check_save_best(opt, path):
+    """``val.save_best: {metric, mode: min|max, dataset}``: the metric must be one validation computes, a
+    ``val.metrics`` name or an extra result's ``<result>_<name>`` (DBSN's ``mu_psnr``)."""
+    val = opt.get('val') or {}
+    best = val.get('save_best')
+    if best is None:
+        return
+    if not isinstance(best, dict) or 'metric' not in best:
+        raise OptionError(f'{path}: val.save_best must be a mapping with metric (and mode: min|max), got {best!r}.')
+    for key in best:
+        if key not in SAVE_BEST_KEYS:
+            raise OptionError(f'{path}: unknown option val.save_best.{key}.{did_you_mean(key, SAVE_BEST_KEYS)}')
+    if best.get('mode', 'max') not in ('min', 'max'):
+        raise OptionError(f'{path}: val.save_best.mode must be min or max, got {best["mode"]!r}.')
+    metrics = list(val.get('metrics') or {})
+    name = best['metric']
+    if name not in metrics and not any(str(name).endswith(f'_{m}') for m in metrics):
+        raise OptionError(f'{path}: val.save_best.metric = {name!r} is not computed by validation (val.metrics: '
+                          f'{metrics}).{did_you_mean(str(name), metrics)}')
+    val_sets = [k for k in (opt.get('datasets') or {}) if k.startswith('val')]
+    names = [opt['datasets'][k].get('name') for k in val_sets]
+    if 'dataset' in best and best['dataset'] not in names:
+        raise OptionError(f'{path}: val.save_best.dataset = {best["dataset"]!r} is none of the validation datasets '
+                          f'{names}.')
 
 
 def check_datasets(opt, path):
