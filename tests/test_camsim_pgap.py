@@ -12,8 +12,18 @@ from basicsr_noise.evaluation.camsim import CAMSIM_SETTINGS, camsim_noise_opt
 from basicsr_noise.evaluation.pgap import check_pgap_options
 from basicsr_noise.noise import build_noise
 
-TINY_RECIPE = {'total_iter': 100, 'batch_size': 8, 'patch_size': 40, 'num_worker': 0,
-               'network_g': {'type': 'R2RDnCNN', 'num_in_ch': 3, 'num_feat': 24, 'num_layers': 6}}
+TINY_RECIPE = {
+    'total_iter': 100,
+    'batch_size': 8,
+    'patch_size': 40,
+    'num_worker': 0,
+    'network_g': {
+        'type': 'R2RDnCNN',
+        'num_in_ch': 3,
+        'num_feat': 24,
+        'num_layers': 6
+    }
+}
 
 
 @pytest.fixture(scope='module')
@@ -64,10 +74,23 @@ def test_camsim_tiles_are_reproducible_from_the_manifest(camsim):
 
 def _pgap_options(camsim, name, noise_opt):
     return {
-        'name': name, 'num_gpu': 0, 'manual_seed': 0, 'pgap': {
-            'train': {'dataroot_lq': str(camsim / 'train' / 'noisy'), 'dataroot_gt': str(camsim / 'train' / 'clean')},
-            'test': {'dataroot_lq': str(camsim / 'test' / 'noisy'), 'dataroot_gt': str(camsim / 'test' / 'clean')},
-            'source': {'type': 'noise_model', 'noise_opt': noise_opt}, 'recipe': TINY_RECIPE
+        'name': name,
+        'num_gpu': 0,
+        'manual_seed': 0,
+        'pgap': {
+            'train': {
+                'dataroot_lq': str(camsim / 'train' / 'noisy'),
+                'dataroot_gt': str(camsim / 'train' / 'clean')
+            },
+            'test': {
+                'dataroot_lq': str(camsim / 'test' / 'noisy'),
+                'dataroot_gt': str(camsim / 'test' / 'clean')
+            },
+            'source': {
+                'type': 'noise_model',
+                'noise_opt': noise_opt
+            },
+            'recipe': TINY_RECIPE
         }
     }
 
@@ -107,3 +130,45 @@ def test_pgap_options_are_checked(camsim, tmp_path):
     opt['pgap']['source'] = {'type': 'sampler'}
     with pytest.raises(ValueError, match='pgap.source.type'):
         check_pgap_options(opt)
+
+
+def test_camsim_validation_split_and_overlapping_crops_leave_the_grid_and_the_test_split_unchanged(
+        tmp_path, monkeypatch):
+    from basicsr_noise.evaluation import camsim as camsim_module
+    monkeypatch.setattr(camsim_module, 'CAMSIM_TRAIN', ('coffee', 'retina', 'rocket'))
+    monkeypatch.setattr(camsim_module, 'CAMSIM_TEST', ('chelsea', ))
+    small = camsim_module.bundled_image
+    monkeypatch.setattr(camsim_module, 'bundled_image', lambda name: small(name, max_side=256))  # a quarter of it
+    default = camsim_module.prepare_camsim(str(tmp_path / 'default'))
+    variant = camsim_module.prepare_camsim(str(tmp_path / 'variant'), train_stride=64, val_images=['retina'])
+    files = lambda root, folder: sorted(p.name for p in (root / folder).iterdir())  # noqa: E731
+    d, v = tmp_path / 'default', tmp_path / 'variant'
+    assert files(d, 'test/noisy') == files(v, 'test/noisy')
+    for name in files(d, 'test/noisy'):
+        assert (d / 'test' / 'noisy' / name).read_bytes() == (v / 'test' / 'noisy' / name).read_bytes()
+    val = files(v, 'val/noisy')
+    assert val and all(n.startswith('retina_r') for n in val) and files(v, 'val/clean') == val
+    retina_grid = [k.split('/')[1] for k in default['tiles'] if k.split('/')[1].startswith('retina_r')]
+    assert sorted(f'{n}.png' for n in retina_grid) == val  # every grid tile of the held-out image
+    assert files(v, 'train_noisy_only') == [n for n in files(d, 'train_noisy_only') if not n.startswith('retina')]
+    extra = [n for n in files(v, 'train/noisy') if '_y' in n]
+    assert extra and not any(n.startswith('retina') for n in extra)
+    assert files(v, 'train/noisy') == sorted(extra + [n for n in files(d, 'train/noisy') if not n.startswith('retina')])
+    for key, params in default['tiles'].items():  # grid tiles keep their seeds and settings
+        name = key.split('/')[1]
+        moved = [k for k in variant['tiles'] if k.endswith(f'/{name}')]
+        assert len(moved) == 1 and variant['tiles'][moved[0]]['seed'] == params['seed']
+        assert variant['tiles'][moved[0]]['setting'] == params['setting']
+    seeds = [p['seed'] for k, p in variant['tiles'].items() if '_y' in k]
+    assert len(set(seeds)) == len(seeds) and min(seeds) >= default['seed'] + camsim_module.EXTRA_SEED_OFFSET
+    assert variant['val_images'] == ['retina'] and variant['train_stride'] == 64
+    for kwargs, message in (({
+            'val_images': ['chelsea']
+    }, 'not training images'), ({
+            'val_images': ['coffee', 'retina', 'rocket']
+    }, 'training split would be empty'), ({
+            'train_stride': 0
+    }, 'train_stride must be in')):
+        with pytest.raises(ValueError, match=message):
+            camsim_module.prepare_camsim(str(tmp_path / 'bad'), **kwargs)
+        assert not (tmp_path / 'bad').exists()

@@ -20,6 +20,17 @@ def add_arguments(parser):
     parser.add_argument('--step', type=int, default=384, help='sidd: crop step. Default: 384.')
     parser.add_argument('--thresh_size', type=int, default=0, help='sidd: keep a last crop if this many pixels remain.')
     parser.add_argument('--lmdb', action='store_true', help='sidd-val: write LMDBs instead of PNG folders.')
+    parser.add_argument(
+        '--train_stride',
+        type=int,
+        default=128,
+        help='camsim: below 128, overlapping training crops at this stride are added (each its own '
+        'noise draw). Default: 128 (the grid only).')
+    parser.add_argument(
+        '--val_images',
+        nargs='*',
+        default=[],
+        help='camsim: training images held out as a validation split (e.g. retina). Default: none.')
     parser.add_argument('--overwrite', action='store_true', help='Replace existing outputs.')
 
 
@@ -35,7 +46,11 @@ def run(args):
         print(f'Wrote {n} blocks to {args.output}.')
     elif args.dataset == 'camsim':
         from basicsr_noise.evaluation.camsim import prepare_camsim
-        manifest = prepare_camsim(args.output, overwrite=args.overwrite)
+        try:
+            manifest = prepare_camsim(
+                args.output, overwrite=args.overwrite, train_stride=args.train_stride, val_images=args.val_images)
+        except ValueError as e:
+            raise InputError(str(e)) from e
         print(f'Wrote {len(manifest["tiles"])} tiles of the simulated camera benchmark to {args.output} '
               f'(settings {", ".join(manifest["settings"])}; parameters in camsim.json).')
     else:
