@@ -10,8 +10,14 @@ GPU = osp.join(REPO, 'benchmarks', 'gpu')
 
 
 def test_the_gpu_benchmarks_dry_run_on_cpu(tmp_path):
-    result = subprocess.run([sys.executable, osp.join(GPU, 'gpu_checks.py'), '--device', 'cpu', '--tiny', '--out',
-                             str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable,
+         osp.join(GPU, 'gpu_checks.py'), '--device', 'cpu', '--tiny', '--out',
+         str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.load(open(tmp_path / 'gpu_benchmarks.json'))
     assert results['device'] == 'cpu' and results['tiny']
@@ -32,3 +38,40 @@ def test_the_device_command_is_valid_shell_and_installs_the_carried_wheels():
     makefile = open(osp.join(REPO, 'Makefile')).read()
     for wheel in ('basicsr', 'lmdb', 'mmengine', 'addict', 'termcolor', 'yapf'):
         assert wheel in makefile.split('gpu-wheels:')[1].split('\n\n')[0]
+
+
+def test_the_convergence_benchmark_dry_runs_on_cpu(tmp_path):
+    """Every arm of benchmarks/gpu/convergence.py (4 iterations, CPU widths): the budget-curve points are scored
+    and the generators it trains feed the mixing arm."""
+    result = subprocess.run(
+        [sys.executable,
+         osp.join(GPU, 'convergence.py'), '--device', 'cpu', '--tiny', '--out',
+         str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    results = json.load(open(tmp_path / 'convergence.json'))
+    assert results['setting']['tiny'] and not results['skipped']
+    points = ['1', '2', '4']  # 1/4, 1/2 and all of the 4 iterations (JSON keys)
+    assert sorted(results['ntgan']['psnr']['ntgan']) == points and sorted(results['ntgan']['psnr']['n2c']) == points
+    assert all(v['akld'] > 0 and v['fake_std'] > 0 for v in results['pngan']['curve'].values())
+    assert sorted(results['noisetransfer']['curve']) == points
+    assert 'pgap' in results['pngan']['pgap']
+    assert {'c_true_camera_noise', 'b_pngan', 'b_noisetransfer'} == set(results['mixing']['gain_over_real_only'])
+    assert all(s > 0 for s in results['seconds'].values())
+
+
+def test_the_convergence_benchmark_skips_the_arms_past_its_budget(tmp_path):
+    result = subprocess.run([
+        sys.executable,
+        osp.join(GPU, 'convergence.py'), '--device', 'cpu', '--tiny', '--out',
+        str(tmp_path), '--minutes', '0', '--arms', 'ntgan', 'mixing'
+    ],
+                            capture_output=True,
+                            text=True,
+                            timeout=300,
+                            cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout[result.stdout.index('{'):])['skipped'] == ['ntgan', 'mixing']
