@@ -40,18 +40,17 @@ def test_the_device_command_is_valid_shell_and_installs_the_carried_wheels():
         assert wheel in makefile.split('gpu-wheels:')[1].split('\n\n')[0]
 
 
+def convergence(tmp_path, *extra, timeout=600):
+    cmd = [sys.executable, osp.join(GPU, 'convergence.py'), '--device', 'cpu', '--tiny', '--out', str(tmp_path)]
+    result = subprocess.run(cmd + list(extra), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
 def test_the_convergence_benchmark_dry_runs_on_cpu(tmp_path):
     """Every arm of benchmarks/gpu/convergence.py (4 iterations, CPU widths): the budget-curve points are scored
     and the generators it trains feed the mixing arm."""
-    result = subprocess.run(
-        [sys.executable,
-         osp.join(GPU, 'convergence.py'), '--device', 'cpu', '--tiny', '--out',
-         str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    convergence(tmp_path)
     results = json.load(open(tmp_path / 'convergence.json'))
     assert results['setting']['tiny'] and not results['skipped']
     points = ['1', '2', '4']  # 1/4, 1/2 and all of the 4 iterations (JSON keys)
@@ -64,14 +63,6 @@ def test_the_convergence_benchmark_dry_runs_on_cpu(tmp_path):
 
 
 def test_the_convergence_benchmark_skips_the_arms_past_its_budget(tmp_path):
-    result = subprocess.run([
-        sys.executable,
-        osp.join(GPU, 'convergence.py'), '--device', 'cpu', '--tiny', '--out',
-        str(tmp_path), '--minutes', '0', '--arms', 'ntgan', 'mixing'
-    ],
-                            capture_output=True,
-                            text=True,
-                            timeout=300,
-                            cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = convergence(tmp_path, '--minutes', '0', '--arms', 'ntgan', 'mixing', timeout=300)
     assert json.loads(result.stdout[result.stdout.index('{'):])['skipped'] == ['ntgan', 'mixing']
+    assert not (tmp_path / 'work' / 'camsim').exists()  # nothing prepared for no arm

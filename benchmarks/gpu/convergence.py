@@ -173,13 +173,8 @@ def pngan_arm(camsim, work, budget, seconds):
     curve = {}
     for it, ckpt in checkpoints(work, opt['name'], iters, budget).items():
         fake = osp.join(work, 'generated', f'pngan_{it}')
-        materialise_source({
-            'type': 'GeneratorNoise',
-            'checkpoint': ckpt
-        },
-                           osp.join(camsim, 'test', 'clean'),
-                           fake,
-                           seed=100)
+        source = {'type': 'GeneratorNoise', 'checkpoint': ckpt}
+        materialise_source(source, osp.join(camsim, 'test', 'clean'), fake, seed=100)
         curve[it] = noise_scores(camsim, fake, work, f'pngan_{it}')
     final = checkpoints(work, opt['name'], iters, budget)[iters]
     pgap_opt = camsim_pgap_options('gpu_pgap_pngan', camsim, {
