@@ -116,10 +116,18 @@ def preflight_error(workdir, opt):
     return result.stderr
 
 
+def free_port():
+    """A TCP port free on this machine now (the OS picks it), so that parallel test workers never share one."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def torchrun_two_gloo_processes():
-    """The command prefix of a 2-process CPU DDP run (a port per test process)."""
+    """The command prefix of a 2-process CPU DDP run (a free port per run)."""
     return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port',
-            str(29800 + os.getpid() % 150), '-m', 'basicsr_noise']
+            str(free_port()), '-m', 'basicsr_noise']
 
 
 def straight_and_resumed_runs(tmp_path, make_opt):

@@ -5,7 +5,7 @@ import pytest
 import shutil
 import sys
 import torch
-from conftest import r2r_options, run_cli, write_options
+from conftest import free_port, r2r_options, run_cli, write_options
 from os import path as osp
 
 
@@ -62,7 +62,7 @@ def test_ddp_with_two_gloo_processes(tmp_path, tiny_data):
     overrides = {'train.total_iter': 4, 'logger.save_checkpoint_freq': 4, 'val.val_freq': 4}
     opt_file = write_options(workdir / 'r2r.yml', r2r_options(tiny_data, **overrides))
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port',
-                str(29700 + os.getpid() % 200), '-m', 'basicsr_noise']
+                str(free_port()), '-m', 'basicsr_noise']
     result = run_cli(['train', '-opt', opt_file, '--launcher', 'pytorch'], cwd=workdir, prefix=torchrun,
                      env={'OMP_NUM_THREADS': '1'})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -9,6 +9,7 @@ import sys
 import torch
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils.options import parse_options
+from conftest import free_port
 
 from basicsr_noise import compat
 
@@ -101,7 +102,7 @@ def test_pytorch_launcher_runs_on_cpu_with_gloo(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '1')
     monkeypatch.setenv('LOCAL_RANK', '0')
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
-    monkeypatch.setenv('MASTER_PORT', str(29600 + os.getpid() % 1000))
+    monkeypatch.setenv('MASTER_PORT', str(free_port()))
     compat.init_dist('pytorch')
     try:
         assert torch.distributed.get_backend() == 'gloo'
