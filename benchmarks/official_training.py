@@ -12,22 +12,10 @@ import torch
 from benchmark_io import save_results
 from os import path as osp
 
-from basicsr_noise.evaluation.official_training import run_dbsn, run_noisetransfer, run_r2r, step_difference
-from basicsr_noise.models.noisetransfer_model import NoiseTransferModel
+from basicsr_noise.evaluation.official_training import (EncoderCalledInTheEarlierOrder, run_dbsn, run_noisetransfer,
+                                                        run_r2r, step_difference)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-class EncoderCalledInTheEarlierOrder(NoiseTransferModel):
-    """E_q on y in both roles, then on y_hat: this package's order before it matched the release's."""
-
-    def query_encoder_passes(self, with_fake_encoding):
-        self.real_enc = self.net_d(self.real)
-        self.real_dis = self.net_d(self.gt, self.key, self.real)
-        if with_fake_encoding:
-            with self.frozen_discriminator():
-                self.fake_enc = self.net_d(self.output)
-        self.real_passes_have_graph = torch.is_grad_enabled()
 
 
 def worst_loss(pairs):

@@ -18,10 +18,9 @@ from conftest import SHARED_DATA, run_cli
 from os import path as osp
 
 from basicsr_noise.commands.convert import converter_options
-from basicsr_noise.evaluation.official_training import (build_shipped_model, convert_dbsn_official, load_fixture,
-                                                        official_dbsn_checkpoint, run_dbsn, run_noisetransfer, run_r2r,
-                                                        step_difference)
-from basicsr_noise.models.noisetransfer_model import NoiseTransferModel
+from basicsr_noise.evaluation.official_training import (EncoderCalledInTheEarlierOrder, build_shipped_model,
+                                                        convert_dbsn_official, load_fixture, official_dbsn_checkpoint,
+                                                        run_dbsn, run_noisetransfer, run_r2r, step_difference)
 from basicsr_noise.utils.checkpoint import convert_r2r_official, load_checkpoint_file
 from basicsr_noise.utils.errors import InputError
 
@@ -154,18 +153,6 @@ def test_dbsn_converter_writes_one_checkpoint_the_option_files_load(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------- NoiseTransfer
-class EncoderCalledInAnotherOrder(NoiseTransferModel):
-    """The negative control: E_q on y in both roles first, then on y_hat (this package's earlier order)."""
-
-    def query_encoder_passes(self, with_fake_encoding):
-        self.real_enc = self.net_d(self.real)
-        self.real_dis = self.net_d(self.gt, self.key, self.real)
-        if with_fake_encoding:
-            with self.frozen_discriminator():
-                self.fake_enc = self.net_d(self.output)
-        self.real_passes_have_graph = torch.is_grad_enabled()
-
-
 def test_noisetransfer_step_is_the_official_step():
     result = run_noisetransfer(FIXTURES)
     for i, record in enumerate(result['iters']):
@@ -180,7 +167,7 @@ def test_noisetransfer_step_is_the_official_step():
 
 def test_noisetransfer_step_with_the_encoder_called_in_another_order_is_not():
     """Each train-mode call power-iterates the spectral norms the two roles share: the order of the calls shows."""
-    result = run_noisetransfer(FIXTURES, model_class=EncoderCalledInAnotherOrder)
+    result = run_noisetransfer(FIXTURES, model_class=EncoderCalledInTheEarlierOrder)
     ours, official = result['iters'][0]['losses']['l_g_fm_e']
     assert abs(ours / official - 1) > 1e-3
     assert step_difference(*result['states']['generator'])['share_off'] > 0.1

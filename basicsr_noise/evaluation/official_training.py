@@ -12,6 +12,7 @@ import torch
 from basicsr.models import build_model
 from os import path as osp
 
+from basicsr_noise.models.noisetransfer_model import NoiseTransferModel
 from basicsr_noise.utils.checkpoint import (convert_dbsn_official, convert_noisetransfer_contrae,
                                             convert_noisetransfer_unet, convert_r2r_official)
 from basicsr_noise.utils.options import load_options, shipped_options
@@ -159,6 +160,20 @@ NOISETRANSFER_CONVERTERS = {
     'encoder_q': ('net_d', convert_noisetransfer_contrae),
     'encoder_k': ('net_k', convert_noisetransfer_contrae),
 }
+
+
+class EncoderCalledInTheEarlierOrder(NoiseTransferModel):
+    """The negative control of the NoiseTransfer fixture (not registered): ``E_q`` on ``y`` in both roles, then on
+    ``y_hat``, this package's order before it took the release's."""
+
+    def query_encoder_passes(self, with_fake_encoding):
+        self.real_enc = self.net_d(self.real)
+        self.real_dis = self.net_d(self.gt, self.key, self.real)
+        self.fake_enc = None
+        if with_fake_encoding:
+            with self.frozen_discriminator():
+                self.fake_enc = self.net_d(self.output)
+        self.real_passes_have_graph = torch.is_grad_enabled()
 
 
 def run_noisetransfer(folder, model_class=None, **changes):
