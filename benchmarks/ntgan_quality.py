@@ -17,7 +17,10 @@ schedule), on the noisy versions of the same training tiles:
   stage and half for the joint stage; the Bayes-fused estimate is scored;
 * ``r2r``: ``R2RModel`` with the true per-pixel noise standard deviation of every training tile (matched: the
   simulator's exact map; camsim: 128 re-simulations of each tile with its recorded camera parameters);
-* ``bm3d``: CBM3D (the ``bm3d`` package) given the true per-channel noise standard deviation of each test tile.
+* ``bm3d``: CBM3D (the ``bm3d`` package) given the true per-channel noise standard deviation of each test tile
+  (an oracle);
+* ``bm3d_blind``: the same CBM3D with the per-channel standard deviation estimated from the noisy tile alone
+  (scikit-image's ``estimate_sigma``, wavelet MAD): the baseline a user without clean images has.
 
 Networks are CPU-sized: NTGANNet at 32 features (883k parameters; the release has 64), DnCNN-17 at 48 features,
 D-BSN at 48 features. PSNR is BasicSR's (RGB, rounded to uint8, no border crop) per test tile, averaged.
@@ -56,7 +59,8 @@ DBSN = {'network_g': {'type': 'DBSNNet', 'num_in_ch': 3, 'num_feat': 48, 'num_bl
         'network_sigma_mu': {'type': 'DBSNSigmaMuNet', 'num_feat': 48, 'num_mid': 16, 'num_out': 3},
         'network_noise': {'type': 'DBSNNoiseEstimator', 'num_in_ch': 3, 'num_mid': 16, 'num_out': 3}}
 PATCH, BATCH, LR = 64, 8, 1e-3
-METHODS = ('ntgan', 'n2c', 'dbsn', 'r2r', 'bm3d')
+METHODS = ('ntgan', 'n2c', 'dbsn', 'r2r', 'bm3d', 'bm3d_blind')
+BM3D = ('bm3d', 'bm3d_blind')
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -193,21 +197,26 @@ def denoiser_of(method, work, tag, opt):
     return ModelDenoiser(test_path, torch.device('cpu'))
 
 
-def bm3d_denoise(noisy_bgr, clean_bgr):
+def bm3d_denoise(noisy_bgr, clean_bgr, blind=False):
+    """CBM3D with the true per-channel noise std (the oracle) or, ``blind``, the std estimated from the noisy image."""
     import bm3d
     noisy, clean = noisy_bgr[..., ::-1] / 255., clean_bgr[..., ::-1] / 255.
-    sigma = (noisy - clean).reshape(-1, 3).std(0)  # the oracle: the true noise std per channel
+    if blind:
+        from skimage.restoration import estimate_sigma
+        sigma = np.asarray(estimate_sigma(noisy, channel_axis=-1, average_sigmas=False))
+    else:
+        sigma = (noisy - clean).reshape(-1, 3).std(0)
     return np.clip(bm3d.bm3d_rgb(noisy, sigma), 0, 1)[..., ::-1] * 255.
 
 
 def score(method, data, work, tag, runs):
     names = sorted(os.listdir(osp.join(data, 'test', 'noisy')))
-    denoise = None if method == 'bm3d' else denoiser_of(method, work, tag, runs[-1][1])
+    denoise = None if method in BM3D else denoiser_of(method, work, tag, runs[-1][1])
     psnr = {}
     for name in names:
         noisy, clean = (read_image(osp.join(data, 'test', kind, name)) for kind in ('noisy', 'clean'))
         if denoise is None:
-            out = np.round(bm3d_denoise(noisy, clean)).astype(np.uint8)
+            out = np.round(bm3d_denoise(noisy, clean, blind=method == 'bm3d_blind')).astype(np.uint8)
         else:
             with torch.no_grad():
                 out = tensor2img(denoise(_rgb_tensor(noisy)).clamp(0, 1))
@@ -240,16 +249,20 @@ def main():
     camsim = osp.join(work, 'camsim')
     if not osp.isdir(camsim):
         prepare_camsim(camsim)
-    kinds = {'matched': (build_matched(camsim, osp.join(work, 'matched')), osp.join(work, 'matched', 'train', 'std')),
-             'mismatched': (camsim, camsim_std_maps(camsim, osp.join(work, 'camsim_std')))}
+    needs_std = 'r2r' in args.methods  # the true per-pixel std maps: R2R's input only (slow for camsim)
+    kinds = {
+        'matched': lambda: (build_matched(camsim, osp.join(work, 'matched')),
+                            osp.join(work, 'matched', 'train', 'std')),
+        'mismatched': lambda: (camsim, camsim_std_maps(camsim, osp.join(work, 'camsim_std')) if needs_std else None)
+    }
     results = {'setting': {'iters': args.iters, 'batch': BATCH, 'patch': PATCH, 'lr': LR, 'schedule': 'cosine',
                            'ntgan_width': NTGAN_WIDTH, 'dncnn': DNCNN, 'dbsn': DBSN, 'matched_noise': MATCHED_NOISE,
                            'dbsn_split': 'half stage mu, half stage joint', 'torch': torch.__version__}}
     for kind in args.noise:
-        data, std_maps = kinds[kind]
+        data, std_maps = kinds[kind]()
         entry = {'noisy': noisy_psnr(data), 'psnr': {}, 'train_seconds': {}}
         for method in args.methods:
-            runs = [] if method == 'bm3d' else method_options(method, data, std_maps, args.iters, kind)
+            runs = [] if method in BM3D else method_options(method, data, std_maps, args.iters, kind)
             for run, opt in runs:
                 entry['train_seconds'][run] = train(work, run, opt, args.reuse)
                 print(f'{kind} {run}: {opt["train"]["total_iter"]} iterations in {entry["train_seconds"][run]} s',
