@@ -260,8 +260,8 @@ class NoiseBaseModel(SRModel):
             get_root_logger().warning(f'val.save_best: validation {dataset_name} did not compute {name}; no best '
                                       'checkpoint kept.')
             return
-        value, record = float(self.metric_results[name]), getattr(self, 'best_checkpoint', None)
-        if record is not None and not (value < record['value'] if mode == 'min' else value > record['value']):
+        value = float(self.metric_results[name])
+        if not improves(value, getattr(self, 'best_checkpoint', None), mode):
             return
         self.best_checkpoint = dict(metric=name, mode=mode, value=value, iter=int(current_iter), dataset=dataset_name)
         self.save(-1, BEST_LABEL)
@@ -374,12 +374,15 @@ class NoiseBaseModel(SRModel):
         if not (self.opt.get('val') or {}).get('save_best') or not osp.isfile(best_path):
             return
         on_disk = (torch.load(best_path, map_location='cpu', weights_only=True).get('meta') or {}).get('best')
-        record = getattr(self, 'best_checkpoint', None)
         if on_disk is None or on_disk['iter'] > resume_iter:
             return
-        if record is None or (on_disk['value'] < record['value']
-                              if on_disk['mode'] == 'min' else on_disk['value'] > record['value']):
+        if improves(on_disk['value'], getattr(self, 'best_checkpoint', None), on_disk['mode']):
             self.best_checkpoint = dict(on_disk)
+
+
+def improves(value, record, mode):
+    """Whether ``value`` beats a ``val.save_best`` record (none yet: it does), ``mode`` min or max."""
+    return record is None or (value < record['value'] if mode == 'min' else value > record['value'])
 
 
 def method_options(opt, section, defaults):
