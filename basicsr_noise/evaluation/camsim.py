@@ -96,10 +96,11 @@ def prepare_camsim(output, settings=CAMSIM_SETTINGS, seed=SEED, overwrite=False,
     val_images = tuple(val_images)
     check_camsim_split(train_stride, val_images)
     models = {name: build_noise(dict(camsim_noise_opt([name]))) for name in settings}
+    images = {name: bundled_image(name) for name in CAMSIM_TRAIN + CAMSIM_TEST}  # decoded once
     jobs = []  # (split, name, tile, seed, setting); the grid's seeds and settings do not depend on the options
     for split, names in (('train', CAMSIM_TRAIN), ('test', CAMSIM_TEST)):
         for name in names:
-            for row, col, tile in tiles(bundled_image(name)):
+            for row, col, tile in tiles(images[name]):
                 index = len(jobs)
                 jobs.append((split, f'{name}_r{row}c{col}', tile, seed + index, settings[index % len(settings)]))
     extra = 0
@@ -107,7 +108,7 @@ def prepare_camsim(output, settings=CAMSIM_SETTINGS, seed=SEED, overwrite=False,
         for name in CAMSIM_TRAIN:
             if name in val_images:
                 continue
-            for top, left, crop in overlapping_crops(bundled_image(name), train_stride):
+            for top, left, crop in overlapping_crops(images[name], train_stride):
                 jobs.append(('extra', f'{name}_y{top}x{left}', crop, seed + EXTRA_SEED_OFFSET + extra,
                              settings[extra % len(settings)]))
                 extra += 1
