@@ -140,6 +140,21 @@ def test_staged_training_through_the_cli_and_exact_resume(tmp_path, tiny_data):
         assert all(torch.equal(a[k], b[k]) for k in a), f'{name} differs after resume'
 
 
+def test_a_saved_d_bsn_checkpoint_denoises_on_its_own(tiny_data, tmp_path):
+    """The checkpoint's meta rebuilds the plain D-BSN: ``NetworkDenoiser`` (``infer --ckpt``) gets its mu image."""
+    from basicsr_noise.utils.denoiser import NetworkDenoiser
+    model = _model(tiny_data)
+    model.opt['path']['models'] = str(tmp_path)
+    model.save_network(model.net_g, 'net_g', 1)
+    ckpt = torch.load(tmp_path / 'net_g_1.pth', weights_only=False)
+    assert 'return_feature' not in ckpt['meta']['network_g'] and model.opt['network_g']['return_feature']
+    y = torch.rand(1, 3, 24, 24)
+    out = NetworkDenoiser(str(tmp_path / 'net_g_1.pth'), torch.device('cpu'))(y)
+    with torch.no_grad():
+        mu, _ = model.net_g.eval()(y)
+    assert torch.is_tensor(out) and torch.allclose(out, mu, atol=1e-6)
+
+
 def test_test_honours_val_tile_size(tiny_data):
     """Tiled testing runs D-BSN on tiles and, with an overlap beyond the receptive field, equals the whole image."""
     model = _model(tiny_data, noise_model='hetero')  # per-pixel noise levels: no per-image statistic to differ

@@ -188,6 +188,14 @@ class DBSNModel(NoiseBaseModel):
             out['mu'] = self.output_mu.detach().cpu()
         return out
 
+    def checkpoint_meta(self, net_label):
+        """The stored ``network_g`` is the plain D-BSN (its ``mu``): the model's own ``return_feature`` is dropped, so
+        that ``infer --ckpt`` and ``NetworkDenoiser`` get an image from the checkpoint alone."""
+        meta = super().checkpoint_meta(net_label)
+        if 'network_g' in meta:
+            meta['network_g'] = {k: v for k, v in meta['network_g'].items() if k != 'return_feature'}
+        return meta
+
     def save(self, epoch, current_iter):
         super().save(epoch, current_iter)
         self.save_network(self.net_sigma_mu, 'net_sigma_mu', current_iter)
