@@ -138,6 +138,25 @@ def test_gradients_reach_the_generator_through_the_frozen_denoiser_and_none_reac
         model.log_dict)
 
 
+def _grad_norms_after_one_step(pairs, gan_weight, log=True):
+    torch.manual_seed(0)
+    model = built_for_training(pngan_options(pairs, **{'train.log_grad_norms': log, 'train.ema_decay': 0,
+                                                       'train.gan_opt.loss_weight': gan_weight}))
+    clean = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    model.feed_data({'gt': clean, 'lq': (clean + 0.05 * torch.randn_like(clean)).clamp(0, 1)})
+    model.optimize_parameters(1)
+    return model.log_dict
+
+
+def test_log_grad_norms_reports_each_terms_gradient_at_the_generated_image(pairs):
+    """The norms are each term's own gradient: the adversarial one scales with its weight, the pixel one does not."""
+    base, tenfold = (_grad_norms_after_one_step(pairs, w) for w in (8e-4, 8e-3))
+    assert base['out_g_grad_pix'] > 0 and base['out_g_grad_gan'] > 0
+    assert base['out_g_grad_pix'] == pytest.approx(tenfold['out_g_grad_pix'], rel=1e-5)
+    assert tenfold['out_g_grad_gan'] == pytest.approx(10 * base['out_g_grad_gan'], rel=1e-4)
+    assert not any(k.startswith('out_g_grad') for k in _grad_norms_after_one_step(pairs, 8e-4, log=False))
+
+
 def test_the_image_level_ablation_with_a_standard_gan_loss_trains(pairs):
     model = built_for_training(pngan_options(pairs, **{
         'network_d': {'type': 'PNGANImageDiscriminator', 'num_feat': 8},

@@ -27,10 +27,12 @@ class NoiseGANModel(NoiseBaseModel):
     ``path.strict_load_d``; ``train.optim_d`` (any ``torch.optim`` class), ``train.gan_opt`` (BasicSR's ``GANLoss``:
     vanilla, lsgan, wgan, wgan_softplus, hinge), ``train.pixel_opt``, ``train.perceptual_opt``,
     ``train.net_d_iters`` (a generator step every this many iterations, default 1) and ``train.net_d_init_iters``
-    (discriminator-only iterations at the start, default 0); ``train.ema_decay`` for an EMA of G. Every step runs
-    under the model's autocast (``train.use_amp``); the GradScaler steps each optimizer it scaled and is updated
-    once per iteration. Logs: ``l_g_*`` (the generator's terms, ``l_g_total``), ``l_d_real``, ``l_d_fake``,
-    ``out_d_real``, ``out_d_fake``.
+    (discriminator-only iterations at the start, default 0); ``train.ema_decay`` for an EMA of G;
+    ``train.log_grad_norms`` (default false) logs, for each generator term, the norm of its gradient with respect to
+    the generated image as ``out_g_grad_<name>`` (which term drives the generator; one extra backward through the
+    losses per term). Every step runs under the model's autocast (``train.use_amp``); the GradScaler steps each
+    optimizer it scaled and is updated once per iteration. Logs: ``l_g_*`` (the generator's terms, ``l_g_total``),
+    ``l_d_real``, ``l_d_fake``, ``out_d_real``, ``out_d_fake``.
 
     A method overrides the small pieces it changes:
 
@@ -83,6 +85,7 @@ class NoiseGANModel(NoiseBaseModel):
         self.build_losses(train_opt)
         self.net_d_iters = int(train_opt.get('net_d_iters', 1))
         self.net_d_init_iters = int(train_opt.get('net_d_init_iters', 0))
+        self.log_grad_norms = bool(train_opt.get('log_grad_norms', False))
         self.setup_optimizers()
         self.setup_schedulers()
 
@@ -178,11 +181,24 @@ class NoiseGANModel(NoiseBaseModel):
         with self.autocast():
             losses, monitored = _split_monitored(self.g_losses())
             total = sum(losses.values())
+        if self.log_grad_norms:
+            log.update(self.grad_norms_at_output(losses))
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer_g)
         log.update((f'l_g_{name}', value.detach()) for name, value in losses.items())
         log['l_g_total'] = total.detach()
         log.update((f'out_g_{name}', value) for name, value in monitored.items())
+
+    def grad_norms_at_output(self, losses):
+        """``{out_g_grad_<name>: ||d loss / d output||}`` for each generator term (zero for a term that does not
+        reach ``self.output``)."""
+        norms = OrderedDict()
+        for name, value in losses.items():
+            grad = None
+            if value.requires_grad:
+                grad, = torch.autograd.grad(value, self.output, retain_graph=True, allow_unused=True)
+            norms[f'out_g_grad_{name}'] = grad.float().norm() if grad is not None else self.output.new_zeros(())
+        return norms
 
     def d_step(self, current_iter, log):
         """One discriminator update: ``(real + fake) / 2``, each logged (``l_d_real``, ``l_d_fake``)."""
