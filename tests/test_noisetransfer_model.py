@@ -181,6 +181,29 @@ def test_the_key_encoder_gets_no_gradient_and_follows_the_ema_of_the_query_encod
     } <= set(model.log_dict)
 
 
+def _g_terms_at(triples, current_iter, warmup):
+    torch.manual_seed(0)
+    model = built_for_training(nt_options(triples, **{'noisetransfer.l1_warmup_iter': warmup}))
+    model.feed_data(_batch(triples, 2))
+    model.optimize_parameters(current_iter)
+    return model.log_dict
+
+
+def test_the_l1_warmup_scales_only_the_three_l1_terms_and_ends_at_full_weight(triples):
+    off, ramp, done = (_g_terms_at(triples, it, w) for it, w in ((4, 0), (4, 10), (12, 10)))
+    for name in ('l_g_fm_d', 'l_g_cons', 'l_g_fm_e'):
+        assert ramp[name] == pytest.approx(0.4 * off[name], rel=1e-5)
+        assert done[name] == pytest.approx(off[name], rel=1e-5)
+    for name in ('l_g_gan', 'l_g_nce'):
+        assert ramp[name] == pytest.approx(off[name], rel=1e-5)
+    assert ramp['out_g_l1_scale'] == pytest.approx(0.4) and 'out_g_l1_scale' not in off
+
+
+def test_bad_input_a_negative_l1_warmup(triples):
+    with pytest.raises(ValueError, match='noisetransfer.l1_warmup_iter'):
+        built_for_training(nt_options(triples, **{'noisetransfer.l1_warmup_iter': -1}))
+
+
 def test_the_queue_is_fifo_and_wraps_as_the_release(triples):
     model = built_for_training(nt_options(triples, **{'noisetransfer.queue_size': 5}))
     first, second = torch.eye(8)[:3], torch.eye(8)[3:6]

@@ -10,7 +10,8 @@ from basicsr_noise.utils.options import plain
 from .base_model import method_options
 from .gan_base_model import NoiseGANModel
 
-NOISETRANSFER_DEFAULTS = {'queue_size': 4096, 'key_momentum': 0.999, 'val_seed': 0}
+NOISETRANSFER_DEFAULTS = {'queue_size': 4096, 'key_momentum': 0.999, 'val_seed': 0, 'l1_warmup_iter': 0}
+L1_TERMS = ('fm_d', 'cons', 'fm_e')  # the three x100 L1 terms that pull the noise to zero early (docs/noisetransfer.md)
 REFERENCE_DATASETS = ('NoiseReferenceDataset', 'NoiseReferenceMixDataset')
 KEY_ENCODER_PARAMS = 'params_key_encoder'
 
@@ -39,6 +40,12 @@ class NoiseTransferModel(NoiseGANModel):
     ``gan_opt`` (real and fake halved). Logs: ``l_g_gan``, ``l_g_fm_d``, ``l_g_cons``, ``l_g_nce``, ``l_g_fm_e``,
     ``l_d_real``, ``l_d_fake``, ``l_d_nce``, ``out_g_nce_acc``, ``out_d_nce_acc``.
 
+    ``noisetransfer.l1_warmup_iter`` (default 0: off, the release's training) ramps the three L1 terms
+    (``fm_d``, ``cons``, ``fm_e``) linearly from ``1 / l1_warmup_iter`` at iteration 1 to their full weight at
+    iteration ``l1_warmup_iter``, so that the adversarial and contrastive terms grow the noise before the L1 terms
+    pull it towards zero (a CPU-budget option, not the release's; the logged ``l_g_*`` are the scaled terms and
+    ``out_g_l1_scale`` the factor).
+
     The training state holds the key encoder, the queue and its pointer (the release saves neither), so a resume
     is exact. ``net_g`` checkpoints hold the key encoder too (``params_key_encoder``, ``meta.network_key_encoder``):
     ``GeneratorNoise`` and ``basicsr-noise generate --ref`` need only that file.
@@ -56,6 +63,8 @@ class NoiseTransferModel(NoiseGANModel):
             raise ValueError(f'noisetransfer.queue_size must be at least 1, got {nt["queue_size"]}.')
         if not 0 <= float(nt['key_momentum']) < 1:
             raise ValueError(f'noisetransfer.key_momentum must be in [0, 1), got {nt["key_momentum"]}.')
+        if int(nt['l1_warmup_iter']) < 0:
+            raise ValueError(f'noisetransfer.l1_warmup_iter must be at least 0 (0: off), got {nt["l1_warmup_iter"]}.')
         g_dim = (opt.get('network_g') or {}).get('cond_dim', 128)
         d_dim = (opt.get('network_d') or {}).get('cond_dim', 128)
         if g_dim != d_dim:
@@ -75,6 +84,8 @@ class NoiseTransferModel(NoiseGANModel):
         nt = opt['noisetransfer']
         self.queue_size, self.key_momentum = int(nt['queue_size']), float(nt['key_momentum'])
         self.val_seed = int(nt['val_seed'])
+        self.l1_warmup_iter = int(nt['l1_warmup_iter'])
+        self.l1_scale = 1.0
 
     def __init__(self, opt):
         super().__init__(opt)
@@ -192,6 +203,11 @@ class NoiseTransferModel(NoiseGANModel):
         if self.cri_fm_e is not None:
             losses['fm_e'] = _mean(
                 [self.cri_fm_e(fake, real.detach()) for fake, real in zip(fake_features, self.real_enc[0])])
+        if self.l1_warmup_iter > 0:
+            for name in L1_TERMS:
+                if name in losses:
+                    losses[name] = losses[name] * self.l1_scale
+            losses['out_l1_scale'] = self.output.new_tensor(self.l1_scale)
         return losses
 
     def d_losses(self):
@@ -211,6 +227,8 @@ class NoiseTransferModel(NoiseGANModel):
             out_nce_acc=accuracy)
 
     def optimize_parameters(self, current_iter):
+        if self.l1_warmup_iter > 0:
+            self.l1_scale = min(1.0, current_iter / self.l1_warmup_iter)
         super().optimize_parameters(current_iter)
         self.update_key_encoder()
         self.enqueue(self.key)
