@@ -204,6 +204,31 @@ def test_bad_input_a_negative_l1_warmup(triples):
         built_for_training(nt_options(triples, **{'noisetransfer.l1_warmup_iter': -1}))
 
 
+def test_test_honours_val_tile_size(triples):
+    """Untiled, the test is ``clamp(c + G(c, E_k(y)))``; with ``val.tile_size`` G sees tiles (one key for all)."""
+    model = built_for_training(nt_options(triples))
+    clean = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(2))
+    noisy = (clean + 0.1 * torch.rand(clean.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    sizes = []
+    net_g = model.test_network()
+    hook = net_g.register_forward_pre_hook(lambda module, inputs: sizes.append(tuple(inputs[0].shape)))
+    outputs = []
+    for tile in (None, 24):
+        model.opt['val'].update(tile_size=tile, tile_overlap=8, tile_batch=2)
+        model.val_generator = torch.Generator().manual_seed(0)
+        model.feed_val_data({'gt': clean, 'lq': noisy})
+        model.test()
+        outputs.append(model.output.clone())
+    hook.remove()
+    assert sizes[0] == (2, 3, 40, 40) and set(sizes[1:]) == {(4, 3, 24, 24)}  # 2 tiles x 2 images per call
+    net_g.eval()
+    model.net_k.eval()
+    with torch.no_grad():
+        expected = (clean + net_g(clean, model.net_k(noisy)[1], torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert torch.equal(outputs[0], expected)
+    assert outputs[1].shape == clean.shape and not torch.equal(outputs[1], outputs[0])
+
+
 def test_the_queue_is_fifo_and_wraps_as_the_release(triples):
     model = built_for_training(nt_options(triples, **{'noisetransfer.queue_size': 5}))
     first, second = torch.eye(8)[:3], torch.eye(8)[3:6]

@@ -150,8 +150,12 @@ class NoiseTransferModel(NoiseGANModel):
         net_g.eval()
         net_k.eval()
         with torch.no_grad():
-            _, key = net_k(self.ref)
-            self.output = (self.gt + net_g(self.gt, key, self.val_generator)).clamp(0, 1)
+            _, key = net_k(self.ref)  # from the whole reference: the encoder pools over the image
+
+            def noise_of(clean):  # tiles come image-major within a tile (tiled_forward), as repeat orders keys
+                return net_g(clean, key.repeat(clean.shape[0] // key.shape[0], 1), self.val_generator)
+
+            self.output = (self.gt + self.tiled(noise_of, self.gt)).clamp(0, 1)
         net_g.train(was_training[0])
         net_k.train(was_training[1])
 
