@@ -16,6 +16,8 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+COND_DIM = 128  # the release's noise-embedding size, shared by the generator and the encoder
+
 
 def _pad_to_multiple(x, multiple):
     """Reflect-pad (replicate when too small) ``(..., H, W)`` at the bottom/right to multiples of ``multiple``.
@@ -124,7 +126,7 @@ class NoiseTransferUNet(nn.Module):
         spectral_norm (bool): Spectral-normalise every layer (official: True). Default: True.
     """
 
-    def __init__(self, num_in_ch=3, num_feat=64, cond_dim=128, spectral_norm=True):
+    def __init__(self, num_in_ch=3, num_feat=64, cond_dim=COND_DIM, spectral_norm=True):
         super().__init__()
         f1, f2, f3 = num_feat, num_feat * 2, num_feat * 4
         sn = spectral_norm
@@ -248,7 +250,7 @@ class NoiseTransferContraE(nn.Module):
         spectral_norm (bool): Spectral-normalise every conv and linear layer (official: True). Default: True.
     """
 
-    def __init__(self, num_in_ch=3, num_feat=64, cond_dim=128, spectral_norm=True):
+    def __init__(self, num_in_ch=3, num_feat=64, cond_dim=COND_DIM, spectral_norm=True):
         super().__init__()
         widths = (num_feat, num_feat * 2, num_feat * 4)
         sn = spectral_norm

@@ -24,6 +24,11 @@ def upper_triangular(values):
     return mat
 
 
+# The release's map from CNN_est's output to a noise std: softplus(est - 4) + 1e-3. The shift makes a zero output a
+# small std (softplus(-4) = 0.018, about 4.6 / 255), the floor keeps the variance positive.
+NOISE_STD_SHIFT, NOISE_STD_FLOOR = 4.0, 1e-3
+
+
 def dbsn_noise_covariance(noise_model, net_noise, y, mu):
     """DBSN's noise covariance from CNN_est: variances ``(B, C, 1|H, 1|W)`` or matrices ``(B, 1, 1, 3, 3)``."""
     if noise_model == 'multivariate':
@@ -32,7 +37,7 @@ def dbsn_noise_covariance(noise_model, net_noise, y, mu):
     est = net_noise(mu if noise_model == 'hetero' else y)
     if noise_model == 'awgn':
         est = est.mean((2, 3), keepdim=True)
-    return (F.softplus(est - 4) + 1e-3)**2
+    return (F.softplus(est - NOISE_STD_SHIFT) + NOISE_STD_FLOOR)**2
 
 
 def dbsn_covariances(noise_model, net_sigma_mu, net_noise, y, mu, feat):

@@ -5,6 +5,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from collections import OrderedDict
 from torch import distributed as dist
 
+from basicsr_noise.archs.noisetransfer_arch import COND_DIM
 from basicsr_noise.utils.checkpoint import load_checkpoint_file
 from basicsr_noise.utils.options import plain
 from .base_model import method_options
@@ -65,8 +66,8 @@ class NoiseTransferModel(NoiseGANModel):
             raise ValueError(f'noisetransfer.key_momentum must be in [0, 1), got {nt["key_momentum"]}.')
         if int(nt['l1_warmup_iter']) < 0:
             raise ValueError(f'noisetransfer.l1_warmup_iter must be at least 0 (0: off), got {nt["l1_warmup_iter"]}.')
-        g_dim = (opt.get('network_g') or {}).get('cond_dim', 128)
-        d_dim = (opt.get('network_d') or {}).get('cond_dim', 128)
+        g_dim = (opt.get('network_g') or {}).get('cond_dim', COND_DIM)
+        d_dim = (opt.get('network_d') or {}).get('cond_dim', COND_DIM)
         if g_dim != d_dim:
             raise ValueError(f'network_g.cond_dim ({g_dim}) and network_d.cond_dim ({d_dim}) differ: the generator is '
                              'conditioned on the encoder\'s embedding.')
@@ -114,7 +115,7 @@ class NoiseTransferModel(NoiseGANModel):
         super().init_training_settings()
         self.net_k = self.build_key_encoder()
         generator = torch.Generator().manual_seed(int(self.opt.get('manual_seed') or 0))  # the same on every rank
-        cond_dim = self.opt['network_d'].get('cond_dim', 128)
+        cond_dim = self.opt['network_d'].get('cond_dim', COND_DIM)
         queue = torch.randn(self.queue_size, cond_dim, generator=generator)
         self.queue = torch.nn.functional.normalize(queue, dim=1).to(self.device)
         self.queue_ptr = 0
