@@ -116,6 +116,15 @@ def camsim_denoiser_options(name, camsim, iters):
     }
 
 
+def camsim_noise_scores(camsim, fake, work, name):
+    """AKLD, KS and the generated / real noise std of the generated test images ``fake`` against the camsim test
+    split's real noisy tiles (``evaluate_noise``'s means; its report under ``<work>/eval/<name>``)."""
+    from basicsr_noise.evaluation.eval_noise import evaluate_noise
+    report = evaluate_noise(osp.join(camsim, 'test', 'clean'), osp.join(camsim, 'test', 'noisy'), fake,
+                            osp.join(work, 'eval', name), figures=False)
+    return {k: report['mean'][k] for k in ('akld', 'ks', 'fake_std', 'real_std')}
+
+
 def camsim_pgap_options(name, camsim, noise_opt, recipe):
     """``basicsr-noise pgap`` options on the camsim benchmark's pairs, with ``noise_opt`` as the source."""
     pairs = {split: {'dataroot_lq': osp.join(camsim, split, 'noisy'), 'dataroot_gt': osp.join(camsim, split, 'clean')}

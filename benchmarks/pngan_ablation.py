@@ -32,14 +32,14 @@ import subprocess
 import sys
 import torch
 import yaml
-from benchmark_io import CAMSIM_PGAP_RECIPE, camsim_denoiser_options, camsim_pgap_options, save_results
+from benchmark_io import (CAMSIM_PGAP_RECIPE, camsim_denoiser_options, camsim_noise_scores, camsim_pgap_options,
+                          save_results)
 from camsim_noise_eval import sources as parametric_sources
 from concurrent.futures import ThreadPoolExecutor
 from os import path as osp
 from pngan_camsim import pngan_options
 
 from basicsr_noise.evaluation.camsim import camsim_noise_opt, prepare_camsim
-from basicsr_noise.evaluation.eval_noise import evaluate_noise
 from basicsr_noise.evaluation.pgap import materialise_source, run_pgap
 
 VAL_IMAGES = ('coffee', )
@@ -153,13 +153,7 @@ def logged_means(work, name, keys=GRAD_TERMS, last=0.25):
 def test_scores(work, camsim, name, noise_opt):
     fake = osp.join(work, 'generated', name)
     materialise_source(noise_opt, osp.join(camsim, 'test', 'clean'), fake, seed=100)
-    report = evaluate_noise(
-        osp.join(camsim, 'test', 'clean'),
-        osp.join(camsim, 'test', 'noisy'),
-        fake,
-        osp.join(work, 'eval', name),
-        figures=False)
-    return {k: report['mean'][k] for k in ('akld', 'ks', 'fake_std', 'real_std')}
+    return camsim_noise_scores(camsim, fake, work, name)
 
 
 def best_record(work, name):

@@ -38,11 +38,11 @@ import mixing_camsim  # noqa: E402
 import noisetransfer_camsim  # noqa: E402
 import ntgan_quality  # noqa: E402
 import pngan_camsim  # noqa: E402
-from benchmark_io import CAMSIM_PGAP_RECIPE, camsim_pgap_options, train_through_basicsr  # noqa: E402
+from benchmark_io import (CAMSIM_PGAP_RECIPE, camsim_noise_scores, camsim_pgap_options,  # noqa: E402
+                          train_through_basicsr)
 
 from basicsr_noise.data.generated_images import generate_paired_transfer  # noqa: E402
 from basicsr_noise.evaluation.camsim import camsim_noise_opt, prepare_camsim  # noqa: E402
-from basicsr_noise.evaluation.eval_noise import evaluate_noise  # noqa: E402
 from basicsr_noise.evaluation.pgap import evaluate_denoiser, materialise_source, run_pgap  # noqa: E402
 from basicsr_noise.noise import GeneratorNoise  # noqa: E402
 from basicsr_noise.utils.options import load_options, shipped_options  # noqa: E402
@@ -121,16 +121,6 @@ def mean(values):
     return float(sum(values) / len(values))
 
 
-def noise_scores(camsim, fake, work, name):
-    report = evaluate_noise(
-        osp.join(camsim, 'test', 'clean'),
-        osp.join(camsim, 'test', 'noisy'),
-        fake,
-        osp.join(work, 'eval', name),
-        figures=False)
-    return {k: report['mean'][k] for k in ('akld', 'ks', 'fake_std', 'real_std')}
-
-
 def ntgan_simulator(dorf_dir):
     """The shipped recipe's simulator with the DoRF curves at ``dorf_dir`` (carry them to the device: they may not
     be committed), else with the parametric gamma CRF (recorded in the results)."""
@@ -175,7 +165,7 @@ def pngan_arm(camsim, work, budget, seconds):
         fake = osp.join(work, 'generated', f'pngan_{it}')
         source = {'type': 'GeneratorNoise', 'checkpoint': ckpt}
         materialise_source(source, osp.join(camsim, 'test', 'clean'), fake, seed=100)
-        curve[it] = noise_scores(camsim, fake, work, f'pngan_{it}')
+        curve[it] = camsim_noise_scores(camsim, fake, work, f'pngan_{it}')
     final = checkpoints(work, opt['name'], iters, budget)[iters]
     pgap_opt = camsim_pgap_options('gpu_pgap_pngan', camsim, {
         'type': 'GeneratorNoise',
@@ -211,7 +201,7 @@ def noisetransfer_arm(camsim, work, budget, seconds):
         fake = osp.join(work, 'generated', f'noisetransfer_{it}')
         noise = GeneratorNoise(ckpt, reference=osp.join(camsim, 'test', 'noisy'), param_key='params')
         generate_paired_transfer(noise, osp.join(camsim, 'test', 'clean'), fake, 100)
-        curve[it] = noise_scores(camsim, fake, work, f'noisetransfer_{it}')
+        curve[it] = camsim_noise_scores(camsim, fake, work, f'noisetransfer_{it}')
     return {
         'iters': iters,
         'widths': widths,
