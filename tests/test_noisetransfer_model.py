@@ -204,6 +204,36 @@ def test_bad_input_a_negative_l1_warmup(triples):
         built_for_training(nt_options(triples, **{'noisetransfer.l1_warmup_iter': -1}))
 
 
+class _TriplesFromAList(torch.utils.data.Dataset):
+    """A user's dataset of another class that yields the keys the model needs (or not)."""
+
+    def __init__(self, opt):
+        self.keys = opt['keys']
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return {key: torch.rand(3, 32, 32) for key in self.keys}
+
+
+def test_the_batch_keys_not_the_dataset_class_decide_in_the_preflight(triples):
+    from basicsr.utils.registry import DATASET_REGISTRY
+    from basicsr_noise.models.noisetransfer_model import NoiseTransferModel
+    from basicsr_noise.utils.option_check import check_datasets
+    from basicsr_noise.utils.options import OptionError
+    if 'NTTestTriplesFromAList' not in DATASET_REGISTRY:
+        DATASET_REGISTRY.register(type('NTTestTriplesFromAList', (_TriplesFromAList, ), {}))
+
+    def options(keys):
+        return nt_options(triples, **{'datasets.train': {'name': 'l', 'type': 'NTTestTriplesFromAList', 'keys': keys}})
+
+    NoiseTransferModel.check_options(options(['gt', 'lq', 'ref']))
+    check_datasets(options(['gt', 'lq', 'ref']), 'good.yml')
+    with pytest.raises(OptionError, match=r'has no ref\. NoiseTransferModel trains on \(clean, noisy, same-noise'):
+        check_datasets(options(['gt', 'lq']), 'bad.yml')
+
+
 def test_test_honours_val_tile_size(triples):
     """Untiled, the test is ``clamp(c + G(c, E_k(y)))``; with ``val.tile_size`` G sees tiles (one key for all)."""
     model = built_for_training(nt_options(triples))

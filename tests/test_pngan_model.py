@@ -283,6 +283,63 @@ def test_bad_input_unpaired_dataset(bad):
     assert 'PNGANModel trains on paired real noisy / clean images' in err and 'dataroot_gt' in err
 
 
+class _PairsFromAList(torch.utils.data.Dataset):
+    """A user's paired dataset whose options name no dataroot_gt / dataroot_lq (it reads a list of pairs)."""
+
+    def __init__(self, opt):
+        self.keys = opt['keys']
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return {key: torch.rand(3, 32, 32) for key in self.keys}
+
+
+def _custom_dataset_options(pairs, keys):
+    from basicsr.utils.registry import DATASET_REGISTRY
+    if 'PNGANTestPairsFromAList' not in DATASET_REGISTRY:
+        DATASET_REGISTRY.register(type('PNGANTestPairsFromAList', (_PairsFromAList, ), {}))
+    opt = pngan_options(pairs)
+    opt['datasets']['train'] = {'name': 'list', 'type': 'PNGANTestPairsFromAList', 'keys': list(keys)}
+    return opt
+
+
+def test_any_dataset_that_yields_gt_and_lq_passes_the_preflight_and_one_without_gt_fails_naming_it(pairs):
+    """The keys of a sample decide, not the dataset's class name (a list-based dataset has no dataroot_gt)."""
+    from basicsr_noise.models.pngan_model import PNGANModel
+    from basicsr_noise.utils.option_check import check_datasets
+    from basicsr_noise.utils.options import OptionError
+    good = _custom_dataset_options(pairs, ('gt', 'lq'))
+    PNGANModel.check_options(good)
+    check_datasets(good, 'good.yml')
+    with pytest.raises(OptionError, match='PNGANModel needs gt, lq in each batch, but a sample of datasets.train '
+                       r'\(PNGANTestPairsFromAList\) has no gt'):
+        check_datasets(_custom_dataset_options(pairs, ('lq', )), 'bad.yml')
+    model = built_for_training(pngan_options(pairs))
+    with pytest.raises(ValueError, match='has no gt'):
+        model.feed_data({'lq': torch.rand(1, 3, 32, 32)})
+
+
+def test_the_denoiser_is_built_once_at_set_up_and_still_checked_there(pairs, monkeypatch):
+    from basicsr.utils.registry import ARCH_REGISTRY
+    from basicsr_noise.archs.dncnn_arch import R2RDnCNN
+    built = []
+
+    def counting(**kwargs):
+        built.append(kwargs)
+        return R2RDnCNN(**kwargs)
+
+    monkeypatch.setitem(ARCH_REGISTRY._obj_map, 'R2RDnCNN', counting)
+    built_for_training(pngan_options(pairs))
+    assert len(built) == 1  # the option check at set-up no longer builds and runs a second D_d
+    grey = dict(DENOISER, num_in_ch=1)
+    torch.save({'params': build_network(dict(grey)).state_dict()}, str(pairs / 'dd_grey.pth'))
+    with pytest.raises(ValueError, match="network_dd \\(R2RDnCNN\\) cannot denoise the data's 3-channel images"):
+        built_for_training(pngan_options(pairs, network_dd=grey, **{'path.pretrain_network_dd': str(
+            pairs / 'dd_grey.pth')}))
+
+
 def test_bad_input_missing_vgg_weights(bad, tmp_path):
     err = bad(**{'train.perceptual_opt': {'type': 'PNGANPerceptualLoss', 'vgg_weights': str(tmp_path / 'vgg.pth'),
                                           'loss_weight': 6e-3}})

@@ -43,8 +43,14 @@ class NoiseBaseModel(SRModel):
 
     ``frozen_networks``: the ``network_*`` keys a model loads from their own checkpoints and never trains or saves;
     a resume keeps their paths (``basicsr_noise.compat.keep_frozen_network_paths``).
+
+    ``batch_keys``: the keys every training batch must carry; any dataset that yields them fits. The pre-flight
+    check reads one sample of ``datasets.train`` and :meth:`check_batch_keys` raises, naming the missing keys and
+    ``batch_keys_hint``, as ``feed_data`` does on each batch.
     """
     frozen_networks = ()
+    batch_keys = ()
+    batch_keys_hint = ''
 
     def __init__(self, opt):
         if opt.get('num_gpu', 0) != 0 and not torch.cuda.is_available():
@@ -58,8 +64,21 @@ class NoiseBaseModel(SRModel):
         """Validate the model's own options before anything is built, writing their defaults into ``opt`` (see
         :func:`method_options`); raise ``ValueError`` naming the key. The pre-flight check calls it on a copy."""
 
+    @classmethod
+    def check_networks(cls, opt):
+        """Pre-flight only (not at set-up, where the networks are built anyway): build what a cheap check of the
+        networks needs and raise ``ValueError`` naming the key when they do not fit the data."""
+
     def read_options(self, opt):
         """Read the checked method options into attributes, before the networks are built."""
+
+    @classmethod
+    def check_batch_keys(cls, batch, source='the training batch'):
+        """Raise ``ValueError`` when ``batch`` (a batch or one dataset sample) lacks one of :attr:`batch_keys`."""
+        missing = [key for key in cls.batch_keys if key not in batch]
+        if missing:
+            raise ValueError(f'{cls.__name__} needs {", ".join(cls.batch_keys)} in each batch, but {source} has no '
+                             f'{", ".join(missing)}. {cls.batch_keys_hint}'.rstrip())
 
     # ------------------------------------------------------------------ devices, optimizers, schedulers
     def model_to_device(self, net):

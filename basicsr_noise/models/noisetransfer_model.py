@@ -13,7 +13,6 @@ from .gan_base_model import NoiseGANModel
 
 NOISETRANSFER_DEFAULTS = {'queue_size': 4096, 'key_momentum': 0.999, 'val_seed': 0, 'l1_warmup_iter': 0}
 L1_TERMS = ('fm_d', 'cons', 'fm_e')  # the three x100 L1 terms that pull the noise to zero early (docs/noisetransfer.md)
-REFERENCE_DATASETS = ('NoiseReferenceDataset', 'NoiseReferenceMixDataset')
 KEY_ENCODER_PARAMS = 'params_key_encoder'
 
 
@@ -34,8 +33,8 @@ class NoiseTransferModel(NoiseGANModel):
     stepped by gradient. The queue holds ``noisetransfer.queue_size`` past keys (FIFO, as the release); under DDP
     the keys of every rank are enqueued, as in MoCo.
 
-    Losses (the release's, spec A4): G minimises ``gan_opt`` on the three patch-logit maps (averaged),
-    ``feature_match_d_opt`` (D features of ``y`` vs ``y_hat``), ``consistency_opt`` (blurred L1),
+    Losses (the release's, docs/noisetransfer.md "Training"): G minimises ``gan_opt`` on the three patch-logit maps
+    (averaged), ``feature_match_d_opt`` (D features of ``y`` vs ``y_hat``), ``consistency_opt`` (blurred L1),
     ``contrastive_opt`` (InfoNCE of ``E_q(y_hat)`` against ``k``) and ``feature_match_e_opt`` (encoder features);
     it is stepped first. ``E_q`` then minimises the InfoNCE of ``E_q(y)`` against ``k`` plus the discriminator's
     ``gan_opt`` (real and fake halved). Logs: ``l_g_gan``, ``l_g_fm_d``, ``l_g_cons``, ``l_g_nce``, ``l_g_fm_e``,
@@ -55,6 +54,9 @@ class NoiseTransferModel(NoiseGANModel):
     ``y``, drawn from a generator seeded ``noisetransfer.val_seed``; visuals ``result``, ``gt`` (real noisy) and
     ``clean``, for ``calculate_akld`` / ``calculate_ks``.
     """
+    batch_keys = ('gt', 'lq', 'ref')
+    batch_keys_hint = ('NoiseTransferModel trains on (clean, noisy, same-noise reference) triples: use '
+                       'NoiseReferenceDataset or NoiseReferenceMixDataset, or a dataset that yields the three.')
 
     @classmethod
     def check_options(cls, opt):
@@ -73,10 +75,6 @@ class NoiseTransferModel(NoiseGANModel):
                              'conditioned on the encoder\'s embedding.')
         if not opt.get('is_train', True) or not isinstance(opt.get('train'), dict):
             return
-        train_set = (opt.get('datasets') or {}).get('train') or {}
-        if train_set.get('type') not in REFERENCE_DATASETS:
-            raise ValueError(f'NoiseTransferModel trains on (clean, noisy, same-noise reference) triples, but '
-                             f'datasets.train is {train_set.get("type")}: use one of {", ".join(REFERENCE_DATASETS)}.')
         if not isinstance(opt['train'].get('contrastive_opt'), dict):
             raise ValueError('NoiseTransferModel needs train.contrastive_opt (NoiseTransferInfoNCELoss): the noise '
                              'embedding is learned by it.')
@@ -128,10 +126,7 @@ class NoiseTransferModel(NoiseGANModel):
 
     # ------------------------------------------------------------------------------------------ data
     def feed_data(self, data):
-        missing = [key for key in ('gt', 'lq', 'ref') if key not in data]
-        if missing:
-            raise KeyError(f'NoiseTransferModel needs gt, lq and ref in each batch; missing {missing} (use '
-                           'NoiseReferenceDataset or NoiseReferenceMixDataset).')
+        self.check_batch_keys(data)
         self.gt = data['gt'].to(self.device)  # clean c
         self.real = data['lq'].to(self.device)  # its noisy version y
         self.ref = data['ref'].to(self.device)  # a noisy image of the same noise, y2

@@ -15,24 +15,23 @@ from .gan_base_model import NoiseGANModel
 # The authors' input synthesis: AWGN sigma 50 on the 0-255 scale, clipped and quantised (their MATLAB im2uint8).
 PNGAN_INPUT_NOISE = {'type': 'AWGNNoise', 'sigma': 50, 'clip': True, 'quantize': True}
 PNGAN_DEFAULTS = {'noise_opt': PNGAN_INPUT_NOISE, 'val_seed': 0}
-PAIRED_DATASETS = ('SIDDMediumDataset', 'SIDDValidationDataset')
 
 
-def _check_denoiser(opt, channels):
-    """Build ``network_dd`` and run it on a small batch of the data's channels; raise naming it if it cannot."""
-    dd_opt = dict(opt['network_dd'])
-    arch = dd_opt.get('type')
-    # the registry, not build_network: its log line would set up BasicSR's logger before the log file exists
+def check_denoiser_fits(net, arch, channels):
+    """Run ``net`` (D_d, in eval mode) on a small batch of the data's channels; raise naming ``arch`` if it cannot."""
+    x = torch.full((1, channels, 16, 16), 0.5, device=next(net.parameters()).device)
     try:
-        net = ARCH_REGISTRY.get(dd_opt.pop('type'))(**dd_opt).eval()
         with torch.no_grad():
-            x = torch.full((1, channels, 16, 16), 0.5)
             y = getattr(net, 'denoise', net)(x)
     except Exception as e:  # noqa: BLE001 (any failure here means the arch does not fit the data)
         raise ValueError(f'network_dd ({arch}) cannot denoise the data\'s {channels}-channel images: {e}') from e
     if tuple(y.shape) != tuple(x.shape):
         raise ValueError(f'network_dd ({arch}) maps a {tuple(x.shape)} batch to {tuple(y.shape)}; D_d must return an '
                          'image of its input\'s shape.')
+
+
+def _image_channels(opt):
+    return (opt.get('network_g') or {}).get('num_in_ch', 3)
 
 
 @MODEL_REGISTRY.register()
@@ -61,6 +60,9 @@ class PNGANModel(NoiseGANModel):
     (``meta.input_noise``), so that ``GeneratorNoise`` and ``basicsr-noise generate`` need only the checkpoint.
     """
     frozen_networks = ('network_dd', )
+    batch_keys = ('gt', 'lq')
+    batch_keys_hint = ('PNGANModel trains on paired real noisy / clean images: give the dataset dataroot_gt (clean) '
+                       'beside dataroot_lq (real noisy), e.g. the pairs of `basicsr-noise prepare sidd`.')
 
     @classmethod
     def check_options(cls, opt):
@@ -81,14 +83,6 @@ class PNGANModel(NoiseGANModel):
                              '(network_dd); an untrained D_d aligns nothing.')
         if not osp.isfile(dd_path):
             raise FileNotFoundError(f'path.pretrain_network_dd {dd_path} does not exist.')
-        channels = (opt.get('network_g') or {}).get('num_in_ch', 3)
-        _check_denoiser(opt, channels)
-        train_set = (opt.get('datasets') or {}).get('train') or {}
-        if train_set.get('type') not in PAIRED_DATASETS and not (train_set.get('dataroot_lq')
-                                                                 and train_set.get('dataroot_gt')):
-            raise ValueError(f'PNGANModel trains on paired real noisy / clean images, but datasets.train '
-                             f'({train_set.get("type")}) gives no dataroot_gt (clean) beside dataroot_lq (real '
-                             'noisy): use the pairs of `basicsr-noise prepare sidd` (noisy_crops.lmdb, gt_crops.lmdb).')
         if not isinstance(opt['train'].get('pixel_opt'), dict):
             raise ValueError('PNGANModel needs train.pixel_opt: the image-domain alignment (L1Loss on D_d outputs).')
         perceptual = opt['train'].get('perceptual_opt') or {}
@@ -99,6 +93,20 @@ class PNGANModel(NoiseGANModel):
                 raise ValueError(f'train.perceptual_opt.vgg_weights: {e}') from e
             except FileNotFoundError as e:
                 raise FileNotFoundError(f'train.perceptual_opt.vgg_weights: {e}') from e
+
+    @classmethod
+    def check_networks(cls, opt):
+        """Pre-flight: ``network_dd`` (not loaded) denoises a small batch of the data's channels."""
+        if not isinstance(opt.get('network_dd'), dict) or not isinstance(opt.get('train'), dict):
+            return
+        dd_opt = dict(opt['network_dd'])
+        arch = dd_opt.pop('type', None)
+        # the registry, not build_network: its log line would set up BasicSR's logger before the log file exists
+        try:
+            net = ARCH_REGISTRY.get(arch)(**dd_opt).eval()
+        except Exception as e:  # noqa: BLE001 (bad arch options)
+            raise ValueError(f'network_dd ({arch}) cannot be built: {e}') from e
+        check_denoiser_fits(net, arch, _image_channels(opt))
 
     def read_options(self, opt):
         self.noise = build_noise(opt['pngan']['noise_opt'])
@@ -121,11 +129,13 @@ class PNGANModel(NoiseGANModel):
         state = pick_params(load_checkpoint_file(load_path), load_path, path_opt.get('param_key_dd'))
         net.load_state_dict(state, strict=path_opt.get('strict_load_dd', True))
         net = net.to(self.device).eval().requires_grad_(False)
+        check_denoiser_fits(net, self.opt['network_dd']['type'], _image_channels(self.opt))
         self.denoise_dd = getattr(net, 'denoise', net)
         return net
 
     # ------------------------------------------------------------------------------------------ data
     def feed_data(self, data):
+        self.check_batch_keys(data)
         self.gt = data['gt'].to(self.device)  # the clean image
         self.real = data['lq'].to(self.device)  # its real noisy version
         with torch.no_grad():

@@ -70,6 +70,8 @@ def check_options(opt, path, is_train=True):
     if model_cls is not None and hasattr(model_cls, 'check_options'):
         try:
             model_cls.check_options(opt)
+            if hasattr(model_cls, 'check_networks'):
+                model_cls.check_networks(opt)
         except ValueError as e:
             raise OptionError(f'{path}: {e}') from e
 
@@ -106,15 +108,22 @@ def _check_save_best(opt, path):
 def check_datasets(opt, path):
     """Build every dataset once (on a copy of the options) so that bad images fail before BasicSR writes anything.
 
-    Our datasets check that files exist, decode their headers and are not smaller than the patch size. The
+    Our datasets check that files exist, decode their headers and are not smaller than the patch size; a model with
+    ``batch_keys`` gets one training sample checked for them (the keys, not the dataset's class, decide). The
     registry is used directly: ``build_dataset`` logs through ``get_root_logger``, and a logger initialised before
     ``train_pipeline`` would leave the run without its log file.
     """
+    model_cls = MODEL_REGISTRY.get(opt['model_type']) if opt.get('model_type') in MODEL_REGISTRY else None
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
         dataset_opt = copy.deepcopy(dataset_opt)
         dataset_opt.setdefault('phase', phase.split('_')[0])
         dataset_opt.setdefault('scale', opt.get('scale', 1))
         try:
-            DATASET_REGISTRY.get(dataset_opt['type'])(dataset_opt)
+            dataset = DATASET_REGISTRY.get(dataset_opt['type'])(dataset_opt)
         except (ValueError, FileNotFoundError, KeyError) as e:
             raise OptionError(f'{path}: datasets.{phase}: {e}') from e
+        if dataset_opt['phase'] == 'train' and getattr(model_cls, 'batch_keys', ()) and len(dataset):
+            try:
+                model_cls.check_batch_keys(dataset[0], f'a sample of datasets.{phase} ({dataset_opt["type"]})')
+            except ValueError as e:
+                raise OptionError(f'{path}: {e}') from e
