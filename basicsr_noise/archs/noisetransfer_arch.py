@@ -2,7 +2,7 @@
 ACCV 2022): the SFT U-Net generator, the contrastive encoder that is also the conditional discriminator, and the
 downstream RIDNet without mean shift.
 
-Layout and arithmetic follow the official release (spec ``methods_ntgan_noisetransfer.md`` A3): every convolution
+Layout and arithmetic follow the official release (docs/noisetransfer.md, "The networks"): every convolution
 and linear layer is bias-free and spectral-normalised (``torch.nn.utils.spectral_norm``, as BasicSR's
 ``UNetDiscriminatorSN``, so the official ``weight_orig/u/v`` keys load after a rename, see
 ``basicsr-noise convert --method noisetransfer``), convolutions are pre-activation (LeakyReLU 0.01, then the conv)

@@ -2,7 +2,7 @@
 Pixel-level Noise-aware Adversarial Training*, NeurIPS 2021).
 
 The authors released neither the training code nor the generator weights; what their repository holds is two
-compiled caches, read for the layer sizes (spec ``methods_pngan_dbsn_r2r.md`` section 1.2-1.3). docs/pngan.md.
+compiled caches, read for the layer sizes (docs/pngan.md, "The networks").
 """
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
