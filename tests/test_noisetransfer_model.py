@@ -219,6 +219,7 @@ class _TriplesFromAList(torch.utils.data.Dataset):
 
 def test_the_batch_keys_not_the_dataset_class_decide_in_the_preflight(triples):
     from basicsr.utils.registry import DATASET_REGISTRY
+
     from basicsr_noise.models.noisetransfer_model import NoiseTransferModel
     from basicsr_noise.utils.option_check import check_datasets
     from basicsr_noise.utils.options import OptionError

@@ -323,6 +323,7 @@ def test_any_dataset_that_yields_gt_and_lq_passes_the_preflight_and_one_without_
 
 def test_the_denoiser_is_built_once_at_set_up_and_still_checked_there(pairs, monkeypatch):
     from basicsr.utils.registry import ARCH_REGISTRY
+
     from basicsr_noise.archs.dncnn_arch import R2RDnCNN
     built = []
 
