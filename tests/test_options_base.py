@@ -3,7 +3,7 @@ import glob
 import os
 import torch
 import yaml
-from conftest import r2r_options, run_cli
+from conftest import REPO, r2r_options, run_cli
 from os import path as osp
 
 from basicsr_noise.utils.options import load_options
@@ -67,3 +67,14 @@ def test_a_missing_base_is_named_before_anything_is_written(tmp_path, tiny_data)
     result = run_cli(['train', '-opt', str(child)], cwd=tmp_path)
     assert result.returncode == 2 and 'no_such_base.yml' in result.stderr and 'does not exist' in result.stderr
     assert not osp.exists(tmp_path / 'experiments')
+
+
+def test_docs_options_lists_every_base_block_and_only_existing_ones():
+    import re
+    base = osp.join(REPO, 'options', '_base_')
+    on_disk = {osp.relpath(osp.join(d, f), base) for d, _, files in os.walk(base) for f in files if f.endswith('.yml')}
+    docs = open(osp.join(REPO, 'docs', 'options.md')).read()
+    table = docs[docs.index('`options/_base_/` holds'):docs.index('## All models')]
+    named = set(re.findall(r'`([\w/]+\.yml)`', table))
+    assert on_disk - named == set(), 'base blocks missing from docs/options.md'
+    assert named - on_disk == set(), 'docs/options.md names base blocks that do not exist'
