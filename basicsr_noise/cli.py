@@ -35,8 +35,9 @@ def build_parser(modules=None):
 
 
 def main(argv=None):
-    from basicsr_noise.compat import rewrite_local_rank
-    argv = rewrite_local_rank(sys.argv[1:] if argv is None else list(argv))
+    from basicsr_noise import compat
+    argv = compat.rewrite_local_rank(sys.argv[1:] if argv is None else list(argv))
+    compat.apply()  # the command runs BasicSR's pipelines: their fixes (importing the package applies none)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)  # torchvision's deprecation notice for the shimmed module
         from basicsr_noise.utils.plugins import load_entry_point_plugins

@@ -3,9 +3,11 @@
 Two layers, both idempotent:
 
 * :func:`install_import_shims` must run before the first ``import basicsr``: basicsr 1.4.2 imports
-  ``torchvision.transforms.functional_tensor``, which torchvision removed in 0.17.
-* :func:`apply_runtime_patches` replaces module globals that ``basicsr.train.train_pipeline`` and
-  ``basicsr.utils.options.parse_options`` look up at call time:
+  ``torchvision.transforms.functional_tensor``, which torchvision removed in 0.17. ``import basicsr_noise`` runs it,
+  and that is the only thing the import changes outside this package.
+* :func:`apply` replaces module globals that ``basicsr.train.train_pipeline`` and
+  ``basicsr.utils.options.parse_options`` look up at call time. The ``basicsr-noise`` command calls it; code that
+  runs BasicSR's own ``train_pipeline`` / ``test_pipeline`` calls it once before (``basicsr_noise.compat.apply()``):
 
   - ``load_resume_state``: CPU-safe ``map_location``, looks for states under the experiment root (not the
     current directory), and remembers the state so that the data position can be restored;
@@ -209,8 +211,8 @@ def add_jpg_compression(img, quality=90):
     return np.float32(cv2.imdecode(encoded, cv2.IMREAD_COLOR)) / 255.  # as basicsr: always 3 channels
 
 
-def apply_runtime_patches():
-    """Install the runtime replacements into basicsr's modules (idempotent)."""
+def apply():
+    """Install the runtime replacements into basicsr's modules (idempotent); :data:`ORIGINALS` keeps BasicSR's."""
     if _state['patches']:
         return
     install_import_shims()

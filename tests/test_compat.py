@@ -1,5 +1,6 @@
 """Each compat fix, with proof that basicsr 1.4.2 fails without it on this stack."""
 import cv2
+import json
 import numpy as np
 import os
 import pickle
@@ -13,9 +14,41 @@ from conftest import free_port
 
 from basicsr_noise import compat
 
+compat.apply()  # importing the package applies none of the fixes tested here (the command and apply() do)
+
+PATCHED = {'basicsr.train': ('load_resume_state', 'create_train_val_dataloader', 'EnlargedSampler'),
+           'basicsr.utils.dist_util': ('init_dist', ), 'basicsr.utils.options': ('init_dist', ),
+           'basicsr.data.degradations': ('add_jpg_compression', )}
+
 
 def _python(code):
     return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+
+
+def test_importing_every_library_module_changes_nothing_in_basicsr_and_apply_installs_the_fixes():
+    """A fresh process: BasicSR's functions are its own after every library module is imported; ours after
+    ``compat.apply()``."""
+    code = f"""
+import importlib, pkgutil, json
+import basicsr_noise
+for sub in ('archs', 'data', 'losses', 'metrics', 'models', 'noise'):
+    pkg = importlib.import_module('basicsr_noise.' + sub)
+    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):
+        importlib.import_module(info.name)
+def owners():
+    return {{f'{{m}}.{{n}}': getattr(importlib.import_module(m), n).__module__
+            for m, names in {PATCHED!r}.items() for n in names}}
+before = owners()
+from basicsr_noise import compat
+compat.apply()
+print(json.dumps([before, owners()]))
+"""
+    result = _python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before, after = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(before) == 6
+    assert all(owner.startswith('basicsr.') for owner in before.values()), before
+    assert set(after.values()) == {'basicsr_noise.compat'}, after
 
 
 def test_import_shim_makes_basicsr_importable():
