@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/flake8 basicsr_noise tests benchmarks
 	$(VENV)/bin/isort --check-only --diff basicsr_noise tests benchmarks
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(VENV)/bin/flake8 basicsr_noise tests benchmarks

@@ -50,7 +50,7 @@ setup(
         'setuptools',  # provides distutils, which basicsr 1.4.2 imports on Python >= 3.12
     ],
     extras_require={
-        'test': ['pytest>=7', 'flake8>=5', 'isort>=5', 'yapf>=0.32', 'colour-demosaicing>=0.2'],
+        'test': ['pytest>=7', 'pytest-xdist>=3', 'flake8>=5', 'isort>=5', 'yapf>=0.32', 'colour-demosaicing>=0.2'],
         'bench': ['bm3d>=4.0'],  # the BM3D baseline of the benchmarks
     },
     entry_points={

@@ -15,6 +15,19 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
 
 
+def _share_the_cores_between_workers():
+    """Under pytest-xdist (``make test`` runs ``-n auto``) each worker, and every CLI it starts, gets its share of
+    the cores: torch's default of one thread per core in every worker would oversubscribe the machine."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ['OMP_NUM_THREADS'] = str(threads)
+        torch.set_num_threads(threads)
+
+
+_share_the_cores_between_workers()
+
+
 def smooth_image(rng, h, w, c=3):
     """A smooth random uint8 image (low-frequency noise upsampled), realistic enough for a denoiser."""
     low = rng.uniform(0, 255, (max(h // 8, 2), max(w // 8, 2), c)).astype(np.float32)
