@@ -129,6 +129,28 @@ def preflight_error(workdir, opt):
     return result.stderr
 
 
+class KeyedSampleDataset(torch.utils.data.Dataset):
+    """A user's dataset of a class no model knows, with no ``dataroot_*`` options: two random 32x32 samples with the
+    keys ``opt['keys']``. Registered once, by :func:`keyed_dataset_options`."""
+
+    def __init__(self, opt):
+        self.keys = opt['keys']
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return {key: torch.rand(3, 32, 32) for key in self.keys}
+
+
+def keyed_dataset_options(keys):
+    """``datasets.train`` options of a :class:`KeyedSampleDataset` whose samples carry ``keys``."""
+    from basicsr.utils.registry import DATASET_REGISTRY
+    if KeyedSampleDataset.__name__ not in DATASET_REGISTRY:
+        DATASET_REGISTRY.register(KeyedSampleDataset)
+    return {'name': 'keyed', 'type': KeyedSampleDataset.__name__, 'keys': list(keys)}
+
+
 def free_port():
     """A TCP port free on this machine now (the OS picks it), so that parallel test workers never share one."""
     import socket

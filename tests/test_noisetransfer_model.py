@@ -7,9 +7,9 @@ import os
 import pytest
 import torch
 from basicsr.utils import img2tensor, tensor2img
-from conftest import (apply_overrides, assert_gan_resume_is_bit_exact, built_for_training, preflight_error, run_cli,
-                      smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes, train_through_cli,
-                      validate_twice, write_png)
+from conftest import (apply_overrides, assert_gan_resume_is_bit_exact, built_for_training, keyed_dataset_options,
+                      preflight_error, run_cli, smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes,
+                      train_through_cli, validate_twice, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 
@@ -204,30 +204,13 @@ def test_bad_input_a_negative_l1_warmup(triples):
         built_for_training(nt_options(triples, **{'noisetransfer.l1_warmup_iter': -1}))
 
 
-class _TriplesFromAList(torch.utils.data.Dataset):
-    """A user's dataset of another class that yields the keys the model needs (or not)."""
-
-    def __init__(self, opt):
-        self.keys = opt['keys']
-
-    def __len__(self):
-        return 2
-
-    def __getitem__(self, index):
-        return {key: torch.rand(3, 32, 32) for key in self.keys}
-
-
 def test_the_batch_keys_not_the_dataset_class_decide_in_the_preflight(triples):
-    from basicsr.utils.registry import DATASET_REGISTRY
-
     from basicsr_noise.models.noisetransfer_model import NoiseTransferModel
     from basicsr_noise.utils.option_check import check_datasets
     from basicsr_noise.utils.options import OptionError
-    if 'NTTestTriplesFromAList' not in DATASET_REGISTRY:
-        DATASET_REGISTRY.register(type('NTTestTriplesFromAList', (_TriplesFromAList, ), {}))
 
     def options(keys):
-        return nt_options(triples, **{'datasets.train': {'name': 'l', 'type': 'NTTestTriplesFromAList', 'keys': keys}})
+        return nt_options(triples, **{'datasets.train': keyed_dataset_options(keys)})
 
     NoiseTransferModel.check_options(options(['gt', 'lq', 'ref']))
     check_datasets(options(['gt', 'lq', 'ref']), 'good.yml')

@@ -10,8 +10,8 @@ import torch
 from basicsr.archs import build_network
 from basicsr.utils import img2tensor, tensor2img
 from conftest import (DELETE, REPO, apply_overrides, assert_gan_resume_is_bit_exact, built_for_training,
-                      preflight_error, run_cli, smooth_image, straight_and_resumed_runs, torchrun_two_gloo_processes,
-                      train_through_cli, validate_twice, write_png)
+                      keyed_dataset_options, preflight_error, run_cli, smooth_image, straight_and_resumed_runs,
+                      torchrun_two_gloo_processes, train_through_cli, validate_twice, write_png)
 from os import path as osp
 from torch.utils.data import DataLoader
 from torchvision.models import vgg as tv_vgg
@@ -283,25 +283,9 @@ def test_bad_input_unpaired_dataset(bad):
     assert 'PNGANModel trains on paired real noisy / clean images' in err and 'dataroot_gt' in err
 
 
-class _PairsFromAList(torch.utils.data.Dataset):
-    """A user's paired dataset whose options name no dataroot_gt / dataroot_lq (it reads a list of pairs)."""
-
-    def __init__(self, opt):
-        self.keys = opt['keys']
-
-    def __len__(self):
-        return 2
-
-    def __getitem__(self, index):
-        return {key: torch.rand(3, 32, 32) for key in self.keys}
-
-
 def _custom_dataset_options(pairs, keys):
-    from basicsr.utils.registry import DATASET_REGISTRY
-    if 'PNGANTestPairsFromAList' not in DATASET_REGISTRY:
-        DATASET_REGISTRY.register(type('PNGANTestPairsFromAList', (_PairsFromAList, ), {}))
     opt = pngan_options(pairs)
-    opt['datasets']['train'] = {'name': 'list', 'type': 'PNGANTestPairsFromAList', 'keys': list(keys)}
+    opt['datasets']['train'] = keyed_dataset_options(keys)
     return opt
 
 
@@ -314,7 +298,7 @@ def test_any_dataset_that_yields_gt_and_lq_passes_the_preflight_and_one_without_
     PNGANModel.check_options(good)
     check_datasets(good, 'good.yml')
     with pytest.raises(OptionError, match='PNGANModel needs gt, lq in each batch, but a sample of datasets.train '
-                       r'\(PNGANTestPairsFromAList\) has no gt'):
+                       r'\(KeyedSampleDataset\) has no gt'):
         check_datasets(_custom_dataset_options(pairs, ('lq', )), 'bad.yml')
     model = built_for_training(pngan_options(pairs))
     with pytest.raises(ValueError, match='has no gt'):
